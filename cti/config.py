@@ -1,0 +1,233 @@
+"""The one typed configuration of Hotline.
+
+Loaded once, at start: defaults, then a TOML file, then environment variables
+(``HOTLINE_<SECTION>_<KEY>``, e.g. ``HOTLINE_ITR_PORT=8443``). The result is passed
+explicitly to whatever needs it; nothing reads the environment after this.
+
+Secrets (the signing key, the AMI password) are never written in code: they come from the
+file or the environment, or, on a developer machine, from files under ``data_dir`` that
+``ensure_secrets`` creates with random content on first run.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_FLOWS_DIR = REPO_ROOT / "ivr_flows" / "flows"
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class Listen:
+    host: str = "127.0.0.1"
+    port: int = 0
+
+
+@dataclass(frozen=True)
+class ItrConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Where phones reach the touch menu; links sent by SMS start with this.
+    public_url: str = "http://127.0.0.1:8080"
+    link_ttl_seconds: int = 1800
+
+
+@dataclass(frozen=True)
+class ConsoleConfig:
+    host: str = "127.0.0.1"
+    port: int = 8090
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    # Base URL that flow actions' relative URLs are resolved against.
+    base_url: str = "http://127.0.0.1:8081"
+    # Run the demo self-service back-end (sample orders and deliveries) in-process.
+    demo: bool = True
+    demo_host: str = "127.0.0.1"
+    demo_port: int = 8081
+
+
+@dataclass(frozen=True)
+class FastAgiConfig:
+    host: str = "127.0.0.1"
+    port: int = 4573
+    backlog: int = 1024
+
+
+@dataclass(frozen=True)
+class AsteriskConfig:
+    # Build/start the Debian sid Asterisk sandbox (asterisk_conf/sandbox.sh); operators with
+    # their own Asterisk set this to false and point it at Hotline's FastAGI/AMI.
+    sandbox: bool = True
+    sandbox_dir: str = ""  # default: ~/.cache/hotline/asterisk-sid
+    sip_host: str = "127.0.0.1"
+    sip_port: int = 5060
+    ami_host: str = "127.0.0.1"
+    ami_port: int = 5038
+    ami_user: str = "hotline"
+    ami_secret: str = ""
+    rtp_start: int = 10000
+    rtp_end: int = 12000
+    # DID (the dialled 400/800 number) -> flow name.
+    dids: dict[str, str] = field(default_factory=lambda: {"4008001234": "demo_400"})
+    # Where a call goes when Hotline cannot run its flow: "queue" (Asterisk app_queue of
+    # backup agents) or "voicemail".
+    fallback: str = "queue"
+    fallback_queue: str = "backup"
+    fallback_mailbox: str = "1000@hotline"
+    agents: tuple[str, ...] = ("agent1001", "agent1002")
+
+
+@dataclass(frozen=True)
+class PromptsConfig:
+    cache_dir: str = ""  # default: <data_dir>/prompts
+    format: str = "wav"  # wav (8 kHz mono 16-bit) or gsm
+    voices: dict[str, str] = field(default_factory=lambda: {"en": "en-us", "zh": "cmn"})
+
+
+@dataclass(frozen=True)
+class SmsConfig:
+    sender: str = "outbox"  # "outbox" (a local file, for demo and tests) or "webhook"
+    webhook_url: str = ""
+    webhook_token: str = ""
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: str = str(REPO_ROOT / "var")
+    database_url: str = ""  # default: sqlite:///<data_dir>/hotline.db
+    flows_dir: str = str(DEFAULT_FLOWS_DIR)
+    timezone: str = "Asia/Shanghai"
+    secret_key: str = ""
+    log_level: str = "INFO"
+    itr: ItrConfig = field(default_factory=ItrConfig)
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
+    backend: BackendConfig = field(default_factory=BackendConfig)
+    fastagi: FastAgiConfig = field(default_factory=FastAgiConfig)
+    asterisk: AsteriskConfig = field(default_factory=AsteriskConfig)
+    prompts: PromptsConfig = field(default_factory=PromptsConfig)
+    sms: SmsConfig = field(default_factory=SmsConfig)
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{Path(self.data_dir) / 'hotline.db'}"
+
+    @property
+    def prompt_cache_dir(self) -> Path:
+        return Path(self.prompts.cache_dir or Path(self.data_dir) / "prompts")
+
+    @property
+    def sandbox_dir(self) -> Path:
+        default = Path.home() / ".cache" / "hotline" / "asterisk-sid"
+        return Path(self.asterisk.sandbox_dir or default)
+
+
+def _coerce(value: Any, current: Any, name: str) -> Any:
+    """Turn a TOML or environment value into the type of the default it replaces."""
+    if isinstance(current, bool):
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("1", "true", "yes", "on"):
+            return True
+        if str(value).lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name}: expected true/false, got {value!r}")
+    if isinstance(current, int):
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}: expected an integer, got {value!r}") from None
+    if isinstance(current, dict):
+        if isinstance(value, dict):
+            return {str(k): str(v) for k, v in value.items()}
+        # env form: "k1=v1,k2=v2"
+        pairs = [p.split("=", 1) for p in str(value).split(",") if p.strip()]
+        if any(len(p) != 2 for p in pairs):
+            raise ConfigError(f"{name}: expected key=value pairs, got {value!r}")
+        return {k.strip(): v.strip() for k, v in pairs}
+    if isinstance(current, tuple):
+        if isinstance(value, list | tuple):
+            return tuple(str(v) for v in value)
+        return tuple(v.strip() for v in str(value).split(",") if v.strip())
+    if not isinstance(value, str):
+        raise ConfigError(f"{name}: expected text, got {value!r}")
+    return value
+
+
+def _merge(obj: Any, values: dict[str, Any], prefix: str) -> Any:
+    known = {f.name: f for f in fields(obj)}
+    changes: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if key not in known:
+            raise ConfigError(f"unknown setting {name!r}")
+        current = getattr(obj, key)
+        if hasattr(current, "__dataclass_fields__"):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{name}: expected a table")
+            changes[key] = _merge(current, value, f"{name}.")
+        else:
+            changes[key] = _coerce(value, current, name)
+    return replace(obj, **changes)
+
+
+def _env_overrides(env: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    sections = {f.name for f in fields(Config) if hasattr(getattr(Config(), f.name), "__dataclass_fields__")}
+    for key, value in env.items():
+        if not key.startswith("HOTLINE_") or key == "HOTLINE_CONFIG":
+            continue
+        rest = key[len("HOTLINE_") :].lower()
+        section, _, sub = rest.partition("_")
+        if section in sections and sub:
+            out.setdefault(section, {})[sub] = value
+        else:
+            out[rest] = value
+    return out
+
+
+def load_config(path: str | None = None, env: dict[str, str] | None = None) -> Config:
+    """Defaults, then the TOML file (``path`` or $HOTLINE_CONFIG), then HOTLINE_* variables."""
+    env = dict(os.environ if env is None else env)
+    cfg = Config()
+    path = path or env.get("HOTLINE_CONFIG")
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read configuration: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        cfg = _merge(cfg, data, "")
+    return _merge(cfg, _env_overrides(env), "env:")
+
+
+def _secret_from_file(path: Path) -> str:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
+def ensure_secrets(cfg: Config) -> Config:
+    """Fill unset secrets from files under data_dir, creating random ones on first run."""
+    data = Path(cfg.data_dir)
+    if not cfg.secret_key:
+        cfg = replace(cfg, secret_key=_secret_from_file(data / "secret.key"))
+    if not cfg.asterisk.ami_secret:
+        ami = replace(cfg.asterisk, ami_secret=_secret_from_file(data / "ami.secret"))
+        cfg = replace(cfg, asterisk=ami)
+    return cfg

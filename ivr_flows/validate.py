@@ -1,0 +1,148 @@
+"""Graph checks on a parsed flow: gotos, reachability, loops without input, references."""
+
+from __future__ import annotations
+
+from ivr_flows import model as m
+from ivr_flows.errors import FlowError
+from ivr_flows.yaml_lines import Located
+
+# Variables every call or touch session has before the flow sets any.
+BUILTIN_VARS = frozenset({"caller", "did", "lang", "channel"})
+
+
+def _produced_vars(flow: m.Flow) -> set[str]:
+    out = set(BUILTIN_VARS)
+    for spec in flow.actions.values():
+        out.update(spec.result)
+    for node in flow.nodes.values():
+        if isinstance(node, m.CollectNode):
+            out.add(node.var)
+        if isinstance(node, m.MenuNode):
+            for opt in node.options:
+                out.update(opt.set)
+    return out
+
+
+def _prompts(node: m.Node) -> list[tuple[str, m.Prompt]]:
+    found: list[tuple[str, m.Prompt]] = []
+    prompt = getattr(node, "prompt", None)
+    if isinstance(prompt, m.Prompt):
+        found.append(("prompt", prompt))
+    retry = getattr(node, "retry", None)
+    if isinstance(retry, m.Retry):
+        found += [("invalid", retry.invalid), ("no_input", retry.no_input)]
+    return found
+
+
+def _placeholders(template: str) -> set[str]:
+    return {p.name for p in m.parse_template(template) if isinstance(p, m.VarPart)}
+
+
+def _edges_without_input(node: m.Node) -> list[str]:
+    """Where a node goes without the caller doing anything (a link's resume is not a move)."""
+    if node.kind in m.INPUT_KINDS:
+        return []
+    targets = m.successors(node)
+    if isinstance(node, m.SendLinkNode):
+        targets.pop(node.resume, None)
+        for t in (node.next, node.on_error):
+            targets.setdefault(t, "")
+    return list(targets)
+
+
+def _input_free_cycles(flow: m.Flow) -> list[list[str]]:
+    graph = {nid: [t for t in _edges_without_input(n) if t in flow.nodes]
+             for nid, n in flow.nodes.items()}
+    white, grey, black = 0, 1, 2
+    color = dict.fromkeys(graph, white)
+    cycles: list[list[str]] = []
+    for root in graph:
+        if color[root] != white:
+            continue
+        stack: list[tuple[str, int]] = [(root, 0)]
+        trail: list[str] = []
+        while stack:
+            nid, i = stack.pop()
+            if i == 0:
+                color[nid] = grey
+                trail.append(nid)
+            if i < len(graph[nid]):
+                stack.append((nid, i + 1))
+                nxt = graph[nid][i]
+                if color[nxt] == grey:
+                    cycles.append(trail[trail.index(nxt):] + [nxt])
+                elif color[nxt] == white:
+                    stack.append((nxt, 0))
+            else:
+                color[nid] = black
+                trail.pop()
+    return cycles
+
+
+def validate(flow: m.Flow, doc: Located) -> list[FlowError]:
+    errors: list[FlowError] = []
+    src = flow.source
+
+    def err(node: str | None, path: tuple[object, ...], msg: str, code: str) -> None:
+        errors.append(FlowError(src, doc.line(*path), node, msg, code))
+
+    if flow.start and flow.start not in flow.nodes:
+        err(None, ("start",), f"start node {flow.start!r} does not exist", "goto")
+
+    produced = _produced_vars(flow)
+    for nid, node in flow.nodes.items():
+        path = ("nodes", nid)
+        for target, how in m.successors(node).items():
+            if target and target not in flow.nodes:
+                label = f" ({how})" if how else ""
+                err(nid, path, f"goes to {target!r}{label}, which is not a node", "goto")
+        if isinstance(node, m.ActionNode) and node.action and node.action not in flow.actions:
+            err(nid, (*path, "action"), f"unknown action {node.action!r} "
+                f"(declared: {', '.join(sorted(flow.actions)) or 'none'})", "action")
+        if isinstance(node, m.HoursNode) and node.schedule and node.schedule not in flow.schedules:
+            err(nid, (*path, "schedule"), f"unknown schedule {node.schedule!r}", "schedule")
+        used: set[str] = set()
+        for what, prompt in _prompts(node):
+            for text in prompt.text.values():
+                used |= _placeholders(text)
+        if isinstance(node, m.ActionNode):
+            for a in node.args.values():
+                used |= _placeholders(a)
+        if isinstance(node, m.QueueNode):
+            for a in node.attributes.values():
+                used |= _placeholders(a)
+        if isinstance(node, m.BranchNode) and node.var:
+            used.add(node.var)
+        if isinstance(node, m.CallbackNode):
+            used.add(node.number_var)
+        for var in sorted(used - produced):
+            err(nid, path, f"uses variable {var!r}, which nothing in the flow sets", "variable")
+        if isinstance(node, m.MenuNode):
+            for i, opt in enumerate(node.options):
+                for lang in flow.languages:
+                    if lang not in opt.label:
+                        err(nid, (*path, "options", i),
+                            f"option {opt.key!r} has no label in '{lang}'", "language")
+
+    for name, spec in flow.actions.items():
+        for var in sorted(_placeholders(spec.url) - produced):
+            err(None, ("actions", name, "url"),
+                f"action {name!r} url uses variable {var!r}, which nothing sets", "variable")
+
+    reachable: set[str] = set()
+    todo = [flow.start] if flow.start in flow.nodes else []
+    while todo:
+        nid = todo.pop()
+        if nid in reachable:
+            continue
+        reachable.add(nid)
+        todo.extend(t for t in m.successors(flow.nodes[nid]) if t in flow.nodes)
+    if flow.start in flow.nodes:
+        for nid in flow.nodes:
+            if nid not in reachable:
+                err(nid, ("nodes", nid), "is unreachable from the start node", "unreachable")
+
+    for cycle in _input_free_cycles(flow):
+        err(cycle[0], ("nodes", cycle[0]),
+            "loops without waiting for the caller: " + " -> ".join(cycle), "loop")
+    return errors
