@@ -384,7 +384,9 @@ def parse_flow(text: str, source: str = "<flow>") -> m.Flow:
     flow, more = build_flow(doc, source)
     errors = errors + more
     if flow is not None:
-        errors += validate(flow, doc)
+        raw_nodes = doc.value.get("nodes") if isinstance(doc.value, dict) else None
+        declared = frozenset(str(k) for k in raw_nodes) if isinstance(raw_nodes, dict) else frozenset()
+        errors += validate(flow, doc, declared)
     if errors or flow is None:
         raise FlowInvalid(sorted(errors, key=lambda e: (e.line, e.message)))
     return flow

@@ -79,21 +79,24 @@ def _input_free_cycles(flow: m.Flow) -> list[list[str]]:
     return cycles
 
 
-def validate(flow: m.Flow, doc: Located) -> list[FlowError]:
+def validate(flow: m.Flow, doc: Located, declared: frozenset[str] = frozenset()) -> list[FlowError]:
+    """Graph checks. ``declared``: node ids in the file, including ones that failed to parse
+    (their own error is already reported; pointing at them is not a second error)."""
     errors: list[FlowError] = []
+    exists = set(flow.nodes) | set(declared)
     src = flow.source
 
     def err(node: str | None, path: tuple[object, ...], msg: str, code: str) -> None:
         errors.append(FlowError(src, doc.line(*path), node, msg, code))
 
-    if flow.start and flow.start not in flow.nodes:
+    if flow.start and flow.start not in exists:
         err(None, ("start",), f"start node {flow.start!r} does not exist", "goto")
 
     produced = _produced_vars(flow)
     for nid, node in flow.nodes.items():
         path = ("nodes", nid)
         for target, how in m.successors(node).items():
-            if target and target not in flow.nodes:
+            if target and target not in exists:
                 label = f" ({how})" if how else ""
                 err(nid, path, f"goes to {target!r}{label}, which is not a node", "goto")
         if isinstance(node, m.ActionNode) and node.action and node.action not in flow.actions:
@@ -117,12 +120,6 @@ def validate(flow: m.Flow, doc: Located) -> list[FlowError]:
             used.add(node.number_var)
         for var in sorted(used - produced):
             err(nid, path, f"uses variable {var!r}, which nothing in the flow sets", "variable")
-        if isinstance(node, m.MenuNode):
-            for i, opt in enumerate(node.options):
-                for lang in flow.languages:
-                    if lang not in opt.label:
-                        err(nid, (*path, "options", i),
-                            f"option {opt.key!r} has no label in '{lang}'", "language")
 
     for name, spec in flow.actions.items():
         for var in sorted(_placeholders(spec.url) - produced):
@@ -137,7 +134,7 @@ def validate(flow: m.Flow, doc: Located) -> list[FlowError]:
             continue
         reachable.add(nid)
         todo.extend(t for t in m.successors(flow.nodes[nid]) if t in flow.nodes)
-    if flow.start in flow.nodes:
+    if flow.start in flow.nodes and not set(declared) - set(flow.nodes):
         for nid in flow.nodes:
             if nid not in reachable:
                 err(nid, ("nodes", nid), "is unreachable from the start node", "unreachable")

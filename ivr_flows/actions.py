@@ -1,0 +1,105 @@
+"""Self-service actions: the generic, configurable HTTP call behind a flow's ``action`` node.
+
+A flow declares ``actions:`` (URL template, method, timeout, mapping of the JSON reply into
+flow variables); the interpreter emits ``Act(name, args)``; this runner performs it and
+answers with a ``Result`` the interpreter understands. It blocks (run it in a thread pool from
+the reactor) and never raises: a slow, failing or nonsense back-end is an ``error`` outcome,
+so the caller hears an apology and the flow's fallback within the configured timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from ivr_flows.interpreter import Act, Result
+from ivr_flows.model import ActionSpec, Flow, TextPart, parse_template
+
+log = logging.getLogger(__name__)
+MAX_REPLY_BYTES = 256 * 1024
+
+
+def fill_url(template: str, args: dict[str, str]) -> str:
+    """Substitute ``{var}`` in a URL template; every value is percent-encoded (no path tricks)."""
+    out = []
+    for part in parse_template(template):
+        if isinstance(part, TextPart):
+            out.append(part.text)
+        else:
+            out.append(quote(args.get(part.name, ""), safe=""))
+    return "".join(out)
+
+
+def dig(data: Any, path: str) -> str | None:
+    """Follow a dotted path ("eta.month", "items.0.name") into decoded JSON; None if absent."""
+    cur = data
+    for step in path.split("."):
+        if isinstance(cur, dict) and step in cur:
+            cur = cur[step]
+        elif isinstance(cur, list) and step.isdigit() and int(step) < len(cur):
+            cur = cur[int(step)]
+        else:
+            return None
+    if cur is None or isinstance(cur, dict | list):
+        return None
+    if isinstance(cur, bool):
+        return "true" if cur else "false"
+    return str(cur)
+
+
+class ActionRunner:
+    """Runs flow actions against the back-end at ``base_url`` (relative URLs resolve there)."""
+
+    def __init__(self, base_url: str, client: httpx.Client | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.client = client or httpx.Client(follow_redirects=False)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def run(self, flow: Flow, act: Act) -> Result:
+        spec = flow.actions.get(act.action)
+        if spec is None:
+            log.error("flow %s: unknown action %s", flow.name, act.action)
+            return Result("error", {})
+        started = time.monotonic()
+        result = self._call(spec, dict(act.args))
+        log.info("action %s/%s -> %s in %.0f ms", flow.name, spec.name, result.outcome,
+                 (time.monotonic() - started) * 1000)
+        return result
+
+    def _call(self, spec: ActionSpec, args: dict[str, str]) -> Result:
+        url = fill_url(spec.url, args)
+        if not url.startswith(("http://", "https://")):
+            url = self.base_url + "/" + url.lstrip("/")
+        body = {k: fill_url(v, args) for k, v in spec.body.items()} if spec.body else None
+        try:
+            reply = self.client.request(spec.method, url, json=body, timeout=spec.timeout_s)
+        except httpx.TimeoutException:
+            log.warning("action %s: back-end timed out after %.1f s", spec.name, spec.timeout_s)
+            return Result("error", {"error": "timeout"})
+        except httpx.HTTPError as exc:
+            log.warning("action %s: back-end unreachable: %s", spec.name, type(exc).__name__)
+            return Result("error", {"error": "unreachable"})
+        if reply.status_code == 404:
+            return Result("not_found", {})
+        if not 200 <= reply.status_code < 300:
+            log.warning("action %s: back-end answered HTTP %d", spec.name, reply.status_code)
+            return Result("error", {"error": f"http_{reply.status_code}"})
+        if len(reply.content) > MAX_REPLY_BYTES:
+            return Result("error", {"error": "reply_too_large"})
+        try:
+            data = reply.json()
+        except ValueError:
+            log.warning("action %s: back-end reply is not JSON", spec.name)
+            return Result("error", {"error": "bad_reply"})
+        values = {}
+        for var, path in spec.result.items():
+            v = dig(data, path)
+            if v is not None:
+                values[var] = v
+        return Result("ok", values)
