@@ -1,0 +1,145 @@
+"""The ``hotline`` command: run the server, check and draw flows, build prompts, manage users.
+
+Each sub-command is a thin shell over a function elsewhere; the wiring of the running system
+lives in ``cti.server`` (the composition root).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+from pathlib import Path
+
+from cti.config import ConfigError, ensure_secrets, load_config
+from ivr_flows.errors import FlowInvalid
+from ivr_flows.loader import load_flow_file, load_flows_dir
+
+
+def _flows_check(args: argparse.Namespace) -> int:
+    bad = 0
+    for file in args.files:
+        try:
+            flow = load_flow_file(file)
+        except FlowInvalid as exc:
+            bad += 1
+            for err in exc.errors:
+                print(err, file=sys.stderr)
+            continue
+        print(f"{file}: ok (flow {flow.name!r}, {len(flow.nodes)} nodes, "
+              f"languages {', '.join(flow.languages)})")
+    return 1 if bad else 0
+
+
+def _flows_graph(args: argparse.Namespace) -> int:
+    from ivr_flows.graph import write_graph
+
+    try:
+        flow = load_flow_file(args.file)
+    except FlowInvalid as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    out = Path(args.output or Path(args.file).with_suffix(".svg").name)
+    write_graph(flow, out)
+    print(f"wrote {out}")
+    return 0
+
+
+def _prompts_build(args: argparse.Namespace) -> int:
+    from ivr_flows.voice.prompts import build_prompts
+
+    cfg = load_config(args.config)
+    flows = load_flows_dir(cfg.flows_dir)
+    report = build_prompts(cfg, flows)
+    return 1 if getattr(report, "failed", 0) else 0
+
+
+def _asterisk_render(args: argparse.Namespace) -> int:
+    from asterisk_conf.render import render
+
+    cfg = ensure_secrets(load_config(args.config))
+    out = render(cfg, Path(args.out), instance=args.instance)
+    print(f"wrote Asterisk configuration to {out}")
+    return 0
+
+
+def _add_user(args: argparse.Namespace) -> int:
+    from cti.records.db import make_session_factory
+    from cti.records.migrate import upgrade
+    from cti.records.users import create_user
+
+    cfg = load_config(args.config)
+    password = args.password_stdin and sys.stdin.readline().rstrip("\n")
+    if not password:
+        password = getpass.getpass(f"password for {args.username}: ")
+    upgrade(cfg.db_url)
+    create_user(make_session_factory(cfg.db_url), args.username, password, role=args.role)
+    print(f"user {args.username!r} created")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from cti.server import serve
+
+    cfg = load_config(args.config)
+    return serve(cfg, with_asterisk=not args.no_asterisk)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hotline", description=__doc__)
+    p.add_argument("--config", help="TOML configuration file (default: $HOTLINE_CONFIG)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run Hotline (and the sandbox Asterisk) in the foreground")
+    run.add_argument("--no-asterisk", action="store_true",
+                     help="do not build/start the sandbox Asterisk")
+    run.set_defaults(func=_run)
+
+    flows = sub.add_parser("flows", help="check or draw flow files").add_subparsers(
+        dest="flows_command", required=True)
+    check = flows.add_parser("check", help="validate flow files; non-zero exit on any error")
+    check.add_argument("files", nargs="+")
+    check.set_defaults(func=_flows_check)
+    graph = flows.add_parser("graph", help="draw a flow as SVG or PNG")
+    graph.add_argument("file")
+    graph.add_argument("-o", "--output", help="output file (.svg or .png)")
+    graph.set_defaults(func=_flows_graph)
+
+    prompts = sub.add_parser("prompts", help="prompt audio").add_subparsers(
+        dest="prompts_command", required=True)
+    prompts.add_parser("build", help="synthesise/convert every prompt of every flow").set_defaults(
+        func=_prompts_build)
+
+    ast = sub.add_parser("asterisk", help="Asterisk configuration").add_subparsers(
+        dest="asterisk_command", required=True)
+    render = ast.add_parser("render", help="write Asterisk config files from Hotline's config")
+    render.add_argument("--out", required=True)
+    render.add_argument("--instance", default="main")
+    render.set_defaults(func=_asterisk_render)
+
+    admin = sub.add_parser("admin", help="console users").add_subparsers(
+        dest="admin_command", required=True)
+    add = admin.add_parser("add-user", help="create a console user")
+    add.add_argument("username")
+    add.add_argument("--role", default="supervisor", choices=["supervisor", "admin"])
+    add.add_argument("--password-stdin", action="store_true")
+    add.set_defaults(func=_add_user)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"hotline: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except FlowInvalid as exc:
+        print(f"hotline: invalid flow(s), refusing to start:\n{exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
