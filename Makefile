@@ -30,6 +30,8 @@ system:
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 	    chromium chromium-driver sip-tester espeak-ng sox libsox-fmt-all ffmpeg graphviz debootstrap; \
 	fi
+	@fc-list :lang=zh 2>/dev/null | grep -q . || { echo "hotline: installing a Chinese font for the ITR and flow pictures"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends fonts-noto-cjk; }
 
 venv: $(STAMP)
 

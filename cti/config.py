@@ -183,7 +183,9 @@ def _merge(obj: Any, values: dict[str, Any], prefix: str) -> Any:
 
 def _env_overrides(env: dict[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    sections = {f.name for f in fields(Config) if hasattr(getattr(Config(), f.name), "__dataclass_fields__")}
+    defaults = Config()
+    sections = {f.name for f in fields(Config)
+                if hasattr(getattr(defaults, f.name), "__dataclass_fields__")}
     for key, value in env.items():
         if not key.startswith("HOTLINE_") or key == "HOTLINE_CONFIG":
             continue

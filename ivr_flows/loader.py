@@ -198,8 +198,9 @@ def _action(r: _Reader, name: str, v: Any) -> m.ActionSpec:
 
 def _retry(r: _Reader, d: dict[str, Any], path: tuple[Any, ...],
            defaults: dict[str, Any]) -> m.Retry:
-    merged = {**defaults, **{k: d[k] for k in ("timeout", "retries", "fallback",
-                                               "invalid", "no_input") if k in d}}
+    own: dict[str, Any] = {k: d[k] for k in ("timeout", "retries", "fallback", "invalid",
+                                             "no_input") if k in d}
+    merged: dict[str, Any] = {**defaults, **own}
     timeout = r.number(merged, "timeout", path, 5, TIMEOUT_RANGE)
     retries = r.number(merged, "retries", path, 2, RETRY_RANGE)
     fallback = r.text(merged, "fallback", path)
@@ -385,7 +386,8 @@ def parse_flow(text: str, source: str = "<flow>") -> m.Flow:
     errors = errors + more
     if flow is not None:
         raw_nodes = doc.value.get("nodes") if isinstance(doc.value, dict) else None
-        declared = frozenset(str(k) for k in raw_nodes) if isinstance(raw_nodes, dict) else frozenset()
+        declared = (frozenset(str(k) for k in raw_nodes) if isinstance(raw_nodes, dict)
+                    else frozenset())
         errors += validate(flow, doc, declared)
     if errors or flow is None:
         raise FlowInvalid(sorted(errors, key=lambda e: (e.line, e.message)))
@@ -398,7 +400,8 @@ def load_flow_file(path: str | Path) -> m.Flow:
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise FlowInvalid([FlowError(str(p), 1, None, f"cannot read the file: {exc}", "io")])
+        error = FlowError(str(p), 1, None, f"cannot read the file: {exc}", "io")
+        raise FlowInvalid([error]) from None
     return parse_flow(text, str(p))
 
 

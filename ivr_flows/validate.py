@@ -70,7 +70,7 @@ def _input_free_cycles(flow: m.Flow) -> list[list[str]]:
                 stack.append((nid, i + 1))
                 nxt = graph[nid][i]
                 if color[nxt] == grey:
-                    cycles.append(trail[trail.index(nxt):] + [nxt])
+                    cycles.append([*trail[trail.index(nxt):], nxt])
                 elif color[nxt] == white:
                     stack.append((nxt, 0))
             else:
@@ -105,7 +105,7 @@ def validate(flow: m.Flow, doc: Located, declared: frozenset[str] = frozenset())
         if isinstance(node, m.HoursNode) and node.schedule and node.schedule not in flow.schedules:
             err(nid, (*path, "schedule"), f"unknown schedule {node.schedule!r}", "schedule")
         used: set[str] = set()
-        for what, prompt in _prompts(node):
+        for _what, prompt in _prompts(node):
             for text in prompt.text.values():
                 used |= _placeholders(text)
         if isinstance(node, m.ActionNode):

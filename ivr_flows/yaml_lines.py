@@ -49,7 +49,7 @@ def load_located(text: str, source: str) -> tuple[Located | None, list[FlowError
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
-                key = constructor.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+                key = constructor.construct_object(key_node, deep=True)
                 if not isinstance(key, str | int | bool | float):
                     errors.append(FlowError(source, key_node.start_mark.line + 1, None,
                                             f"a key must be plain text, got {key!r}", "key"))
@@ -66,7 +66,7 @@ def load_located(text: str, source: str) -> tuple[Located | None, list[FlowError
             return out
         if isinstance(node, yaml.SequenceNode):
             return [convert(v, (*path, i)) for i, v in enumerate(node.value)]
-        return constructor.construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+        return constructor.construct_object(node, deep=True)
 
     try:
         value = convert(root, ())

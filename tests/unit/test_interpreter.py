@@ -54,7 +54,7 @@ def test_order_status_reads_back_the_order(demo_flow: Flow) -> None:
                           Result("ok", {"order_status": "shipped", "eta_month": "11",
                                         "eta_day": "25"}), OPEN)
     assert said(effects) == ["您的订单12345678已发货，预计11月25日送达。"]
-    spoken = [e for e in effects if isinstance(e, Say)][0].prompt
+    spoken = next(e for e in effects if isinstance(e, Say)).prompt
     assert [p.say_as for p in spoken.parts if hasattr(p, "say_as")] == ["digits", "number",
                                                                          "number"]
     assert asks(effects)[0].node == "after_order"

@@ -1,0 +1,213 @@
+"""The touch renderer (ITR): the flow as a mobile web page. A Flask application factory.
+
+Stateless: the interpreter state travels signed in each page's forms (``session.StateCodec``).
+Every dependency is passed in (flows, the action runner, the link signer, the clock, the
+optional SMS sender and exit hand-off); nothing is global.
+
+Routes:
+  GET  /                    the flows (or a redirect when there is one)
+  GET  /f/<flow>?lang=en    start a session
+  GET  /l/<token>           open at the node, language and entered values of a texted link
+  POST /f/<flow>/step       signed state + one input: key (tap), digits, back, lang
+  POST /f/<flow>/callback   signed final state + the number to call back (when unknown)
+
+``send_link`` on the touch page: when an SMS sender is configured and the session knows the
+caller's number, the page really texts the link (from a desktop to a phone, say). Otherwise
+the option is hidden and a forged tap is answered with ``Result("error")``: the flow then
+says honestly that no text was sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, abort, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from ivr_flows.interpreter import (
+    Act,
+    Back,
+    Digits,
+    Effect,
+    Exit,
+    Input,
+    Result,
+    SetLanguage,
+    State,
+    Tap,
+    Timeout,
+    start,
+    step,
+)
+from ivr_flows.links import LinkExpired, LinkSigner, LinkTampered
+from ivr_flows.model import Flow
+from ivr_flows.sms import SmsError, SmsSender, check_number
+from ivr_flows.touch.session import Clock, Runner, StateCodec, StateTampered, advance
+from ivr_flows.touch.view import build_page
+
+log = logging.getLogger(__name__)
+HERE = Path(__file__).resolve().parent
+OnExit = Callable[[Flow, State], None]
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
+                               "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def create_itr_app(flows: Mapping[str, Flow], runner: Runner, links: LinkSigner, clock: Clock,
+                   *, secret_key: str, sms_sender: SmsSender | None = None,
+                   on_exit: OnExit | None = None) -> Flask:
+    """The ITR app. ``clock(flow)`` is the flow's local now; ``on_exit`` hands a finished
+    session (queue, callback, transfer, hangup) to the CTI once it is wired."""
+    app = Flask(__name__, template_folder=str(HERE / "templates"),
+                static_folder=str(HERE / "static"), static_url_path="/static")
+    codec = StateCodec(secret_key)
+
+    def flow_or_404(name: str) -> Flow:
+        flow = flows.get(name)
+        if flow is None:
+            abort(404)
+        return flow
+
+    def send_link(flow: Flow, state: State, act: Act) -> Result:
+        to = act.args.get("to", "")
+        if sms_sender is None or not to:
+            return Result("error", {})
+        url = links.make_link(flow, act.args.get("resume", flow.start), state.lang, state.vars)
+        title = flow.title.get(state.lang, flow.name)
+        try:
+            sms_sender.send(to, f"{title}: {url}")
+        except SmsError as exc:
+            log.warning("flow %s: link not texted: %s", flow.name, exc.code)
+            return Result("error", {})
+        return Result("ok", {})
+
+    def finished(flow: Flow, state: State) -> None:
+        ex = state.exit
+        if on_exit is None or ex is None:
+            return
+        if ex.kind == "callback" and not ex.attributes.get("number"):
+            return  # handed over once the caller has told us their number
+        on_exit(flow, state)
+
+    def show(flow: Flow, state: State, effects: Sequence[Effect], *,
+             number_error: bool = False, status: int = 200) -> tuple[str, int]:
+        can_text = sms_sender is not None and bool(state.vars.get("caller"))
+        page = build_page(flow, state, effects, can_send_link=can_text)
+        html = render_template("page.html", page=page, token=codec.dump(state),
+                               number_error=number_error)
+        return html, status
+
+    def run(flow: Flow, state: State, effects: tuple[Effect, ...]) -> tuple[str, int]:
+        was_done = state.waiting == "done"
+        state, shown = advance(flow, state, effects, runner, clock, send_link)
+        if state.waiting == "done" and not was_done:
+            finished(flow, state)
+        return show(flow, state, shown)
+
+    def problem(code: str, status: int, flow: str | None = None) -> tuple[str, int]:
+        home = url_for("start_flow", flow=flow) if flow in flows else url_for("index")
+        return render_template("problem.html", code=code, home=home), status
+
+    @app.after_request
+    def headers(response: Response) -> Response:
+        response.headers.update(SECURITY_HEADERS)
+        if request.endpoint != "static":
+            response.headers["Cache-Control"] = "no-store"  # pages carry session state
+        return response
+
+    @app.errorhandler(404)
+    def not_found(_: Exception) -> tuple[str, int]:
+        return problem("not_found", 404)
+
+    @app.get("/")
+    def index() -> Any:
+        if len(flows) == 1:
+            return redirect(url_for("start_flow", flow=next(iter(flows))))
+        return render_template("index.html", flows=sorted(flows.values(), key=lambda f: f.name))
+
+    @app.get("/f/<flow>")
+    def start_flow(flow: str) -> Any:
+        f = flow_or_404(flow)
+        state, effects = start(f, clock(f), lang=request.args.get("lang"))
+        return run(f, state, effects)
+
+    @app.get("/l/<token>")
+    def open_link(token: str) -> Any:
+        try:
+            payload = links.read_link(token)
+        except LinkExpired:
+            return problem("link_expired", 410)
+        except LinkTampered:
+            return problem("link_tampered", 400)
+        f = flows.get(payload.flow)
+        if f is None:
+            return problem("link_tampered", 400)
+        state, effects = start(f, clock(f), lang=payload.lang, vars=payload.vars,
+                               at=payload.node)
+        return run(f, state, effects)
+
+    @app.post("/f/<flow>/step")
+    def step_flow(flow: str) -> Any:
+        f = flow_or_404(flow)
+        try:
+            state = codec.load(request.form.get("state", ""), f)
+        except StateTampered:
+            return problem("state_tampered", 400, flow)
+        inp = form_input(request.form)
+        if inp is None:
+            return problem("bad_input", 400, flow)
+        if state.waiting == "done":
+            if isinstance(inp, SetLanguage) and inp.lang in f.languages:
+                state = replace(state, lang=inp.lang)
+            return show(f, state, ())
+        state, effects = step(f, state, inp, clock(f))
+        return run(f, state, effects)
+
+    @app.post("/f/<flow>/callback")
+    def callback_number(flow: str) -> Any:
+        f = flow_or_404(flow)
+        try:
+            state = codec.load(request.form.get("state", ""), f)
+        except StateTampered:
+            return problem("state_tampered", 400, flow)
+        ex = state.exit
+        if ex is None or ex.kind != "callback" or ex.attributes.get("number"):
+            return problem("bad_input", 400, flow)
+        try:
+            number = check_number(request.form.get("number", ""))
+        except SmsError:
+            return show(f, state, (), number_error=True, status=422)
+        done = with_callback_number(state, ex, number)
+        finished(f, done)
+        return show(f, done, ())
+
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
+    return app
+
+
+def with_callback_number(state: State, ex: Exit, number: str) -> State:
+    attrs = {**ex.attributes, "number": number}
+    return replace(state, exit=replace(ex, attributes=attrs),
+                   vars={**state.vars, "callback_number": number})
+
+
+def form_input(form: Mapping[str, str]) -> Input | None:
+    """One input from a posted form: back, a language, a tapped key, or typed digits."""
+    if "back" in form:
+        return Back()
+    if "lang" in form:
+        return SetLanguage(form["lang"])
+    if "key" in form:
+        return Tap(form["key"])
+    if "digits" in form:
+        digits = form["digits"].strip()
+        return Digits(digits) if digits else Timeout()
+    return None

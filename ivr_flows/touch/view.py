@@ -1,0 +1,215 @@
+"""Effects -> a touch page's view model. Pure: no Flask, no I/O, no clock.
+
+The interpreter speaks in effects (Say, Ask, Act, Exit); a phone screen wants cards, a
+question, big buttons or a number field, and, at the end, an honest final page that says
+what happens next. ``build_page`` does that translation; templates only lay it out.
+
+Choices:
+- ``Say`` effects become cards. A card that shows looked-up values (an order status) is a
+  "result" card; a retry message ("that is not a valid choice") is a "notice".
+- Voice filler is dropped: an action node's "one moment please" and the exit node's own
+  "please hold, connecting you" (the touch page says what really happens instead).
+- A menu choice that leads to a ``send_link`` node ("get this menu on your phone") is hidden
+  unless the page can really text a link (an SMS sender and a known number).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ivr_flows import model as m
+from ivr_flows.interpreter import Ask, Effect, Exit, Say, Spoken, State, Value
+
+CardKind = Literal["info", "result", "notice"]
+LANGUAGE_NAMES = {"zh": "中文", "en": "English"}
+
+# Words of the page itself (not of the flow), per language; English is the fallback.
+UI: dict[str, dict[str, str]] = {
+    "en": {
+        "back": "Back", "submit": "Continue", "digits_hint": "Digits only",
+        "start_again": "Start again", "number_label": "Your phone number",
+        "number_submit": "Call me back", "number_invalid":
+            "Please enter a phone number: 5 to 20 digits, optionally starting with +.",
+        "queue_heading": "We have your request",
+        "queue_message": "Our agents have your request (queue: {target}). "
+                         "An agent will contact you as soon as possible.",
+        "callback_heading": "We will call you back",
+        "callback_message": "An agent will call you on {number} during opening hours.",
+        "callback_ask_heading": "Call me back",
+        "callback_ask_message": "Which number should we call? An agent will call you "
+                                "during opening hours.",
+        "transfer_heading": "We have passed on your request",
+        "transfer_message": "Your request has been passed on to {target}. "
+                            "They will contact you.",
+        "hangup_heading": "Thank you",
+        "hangup_message": "You can close this page now, or start again.",
+        "language": "Language",
+    },
+    "zh": {
+        "back": "返回", "submit": "确定", "digits_hint": "仅限数字",
+        "start_again": "重新开始", "number_label": "您的手机号码",
+        "number_submit": "请回电给我", "number_invalid": "请输入5至20位数字的电话号码，可以+开头。",
+        "queue_heading": "已收到您的请求",
+        "queue_message": "我们已收到您的请求（队列：{target}），客服人员会尽快与您联系。",
+        "callback_heading": "我们将回电给您",
+        "callback_message": "客服人员将在工作时间致电{number}与您联系。",
+        "callback_ask_heading": "请回电给我",
+        "callback_ask_message": "请留下您的电话号码，客服人员将在工作时间回电。",
+        "transfer_heading": "已为您转交请求",
+        "transfer_message": "您的请求已转交给{target}，对方会与您联系。",
+        "hangup_heading": "感谢您的使用",
+        "hangup_message": "您现在可以关闭本页面，或重新开始。",
+        "language": "语言",
+    },
+}
+
+
+def ui_text(lang: str) -> Mapping[str, str]:
+    return UI.get(lang, UI["en"])
+
+
+@dataclass(frozen=True)
+class Segment:
+    text: str
+    value: bool = False  # a looked-up or entered value (shown emphasised)
+
+
+@dataclass(frozen=True)
+class Card:
+    key: str
+    kind: CardKind
+    segments: tuple[Segment, ...]
+
+    @property
+    def text(self) -> str:
+        return "".join(s.text for s in self.segments)
+
+
+@dataclass(frozen=True)
+class Button:
+    key: str
+    label: str
+
+
+@dataclass(frozen=True)
+class DigitsField:
+    min_digits: int
+    max_digits: int
+    html_pattern: str = "[0-9]*"
+
+
+@dataclass(frozen=True)
+class Language:
+    code: str
+    name: str
+    current: bool
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: str
+    target: str
+    heading: str
+    message: tuple[Segment, ...]
+    needs_number: bool
+    data: Mapping[str, Any]  # machine-readable: exit + vars (the contract tests read it)
+
+
+@dataclass(frozen=True)
+class Page:
+    flow: str
+    lang: str
+    title: str
+    cards: tuple[Card, ...]
+    prompt: Card | None
+    choices: tuple[Button, ...]
+    digits: DigitsField | None
+    outcome: Outcome | None
+    can_go_back: bool
+    languages: tuple[Language, ...]
+    ui: Mapping[str, str]
+
+
+def segments(spoken: Spoken) -> tuple[Segment, ...]:
+    return tuple(Segment(p.value, True) if isinstance(p, Value) else Segment(p.text)
+                 for p in spoken.parts)
+
+
+def card(spoken: Spoken) -> Card:
+    if spoken.key.endswith((".invalid", ".no_input")):
+        kind: CardKind = "notice"
+    elif any(isinstance(p, Value) and p.value for p in spoken.parts):
+        kind = "result"
+    else:
+        kind = "info"
+    return Card(spoken.key, kind, segments(spoken))
+
+
+def fill(template: str, values: Mapping[str, str]) -> tuple[Segment, ...]:
+    """A UI message with ``{name}`` placeholders, values marked as values."""
+    out: list[Segment] = []
+    for part in m.parse_template(template):
+        if isinstance(part, m.TextPart):
+            out.append(Segment(part.text))
+        else:
+            out.append(Segment(values.get(part.name, ""), True))
+    return tuple(out)
+
+
+def exit_data(state: State, ex: Exit) -> dict[str, Any]:
+    return {"kind": ex.kind, "target": ex.target, "node": ex.node, "priority": ex.priority,
+            "skills": dict(ex.skills), "attributes": dict(ex.attributes), "reason": ex.reason,
+            "lang": state.lang, "vars": dict(state.vars)}
+
+
+def outcome(state: State, ex: Exit) -> Outcome:
+    t = ui_text(state.lang)
+    number = ex.attributes.get("number", "")
+    values = {"target": ex.target, "number": number}
+    if ex.kind == "callback" and not number:
+        heading, message, needs = t["callback_ask_heading"], t["callback_ask_message"], True
+    else:
+        heading, message, needs = t[f"{ex.kind}_heading"], t[f"{ex.kind}_message"], False
+    return Outcome(ex.kind, ex.target, heading, fill(message, values), needs,
+                   exit_data(state, ex))
+
+
+def _is_filler(flow: m.Flow, spoken: Spoken, ex: Exit | None) -> bool:
+    node_id = spoken.key.rsplit(".", 1)[0]
+    if not spoken.key.endswith(".prompt") or node_id not in flow.nodes:
+        return False
+    node = flow.nodes[node_id]
+    return isinstance(node, m.ActionNode | m.SendLinkNode) or (ex is not None
+                                                               and node_id == ex.node)
+
+
+def _choices(flow: m.Flow, ask: Ask, can_send_link: bool) -> tuple[Button, ...]:
+    node = flow.nodes.get(ask.node)
+    hidden: set[str] = set()
+    if isinstance(node, m.MenuNode) and not can_send_link:
+        hidden = {o.key for o in node.options
+                  if isinstance(flow.nodes.get(o.goto), m.SendLinkNode)}
+    return tuple(Button(c.key, c.label) for c in ask.choices if c.key not in hidden)
+
+
+def build_page(flow: m.Flow, state: State, effects: Sequence[Effect], *,
+               can_send_link: bool = False) -> Page:
+    """The page to show after these effects (a session's last step, actions included)."""
+    ex = state.exit if state.waiting == "done" else None
+    ask = next((e for e in reversed(effects) if isinstance(e, Ask)), None)
+    cards = tuple(card(e.prompt) for e in effects
+                  if isinstance(e, Say) and not _is_filler(flow, e.prompt, ex))
+    languages = tuple(Language(code, LANGUAGE_NAMES.get(code, code), code == state.lang)
+                      for code in flow.languages)
+    title = flow.title.get(state.lang) or next(iter(flow.title.values()), flow.name)
+    prompt = card(ask.prompt) if ask is not None and ex is None else None
+    choices = _choices(flow, ask, can_send_link) if ask is not None and ex is None else ()
+    digits = (DigitsField(ask.min_digits, ask.max_digits)
+              if ask is not None and ex is None and not ask.choices else None)
+    return Page(
+        flow=flow.name, lang=state.lang, title=title, cards=cards, prompt=prompt,
+        choices=choices, digits=digits, outcome=None if ex is None else outcome(state, ex),
+        can_go_back=ex is None and bool(state.history), languages=languages,
+        ui=ui_text(state.lang))

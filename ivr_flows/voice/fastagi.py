@@ -1,0 +1,216 @@
+"""Our Twisted FastAGI server: Asterisk connects once per call (``AGI(agi://host:port/<flow>)``).
+
+One ``FastAgiProtocol`` per connection: it reads the ``agi_*`` environment, picks the flow
+from ``agi_network_script``, and drives the shared ``VoiceSession`` generator
+(``ivr_flows.voice.renderer``): each AGI command is written as one line and answered by one
+Deferred that the next reply fires (AGI is strictly one command at a time); blocking work
+(prompt synthesis, actions, texting a link) runs with ``deferToThreadPool`` on the pool the
+factory was given. No global reactor: the factory takes it.
+
+An unknown flow clears HOTLINE_DONE and closes the connection so the dialplan fallback runs.
+A lost connection answers the pending command with a "closed" reply: the session ends as a
+hang-up. Finished sessions are logged and the factory keeps the last ``keep`` outcomes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from twisted.internet import defer
+from twisted.internet.interfaces import IListeningPort
+from twisted.internet.protocol import Factory
+from twisted.internet.threads import deferToThreadPool
+from twisted.protocols.basic import LineOnlyReceiver
+from twisted.python.failure import Failure
+
+from ivr_flows.model import Flow
+from ivr_flows.voice import agi_codec as agi
+from ivr_flows.voice.renderer import (
+    CallOutcome,
+    Clock,
+    Driver,
+    Prompts,
+    Runner,
+    Send,
+    SendLink,
+    VoiceSession,
+    flow_name,
+    reject,
+)
+
+log = logging.getLogger(__name__)
+
+ENV_TIMEOUT_S = 10.0  # Asterisk sends the environment at once; a silent peer is not Asterisk
+COMMAND_TIMEOUT_S = 3600.0  # a reply can take as long as a prompt plays; this only reaps dead peers
+
+
+class FastAgiProtocol(LineOnlyReceiver):
+    delimiter = b"\n"
+    MAX_LENGTH = 16384
+
+    factory: FastAgiFactory
+
+    def __init__(self) -> None:
+        self._env = agi.EnvReader()
+        self._replies = agi.ReplyReader()
+        self._pending: defer.Deferred[agi.Reply] | None = None
+        self._closed = False
+        self._env_timer: Any = None
+        self.outcome: CallOutcome | None = None
+
+    @property
+    def _tx(self) -> Any:  # Twisted's interfaces are zope ones: mypy cannot check them here
+        return self.transport
+
+    # -- connection
+
+    def connectionMade(self) -> None:
+        self._env_timer = self.factory.reactor.callLater(ENV_TIMEOUT_S, self._env_timeout)
+
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        self._closed = True
+        self._cancel_env_timer()
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            why = reason.getErrorMessage() if reason is not None else "connection lost"
+            pending.callback(agi.Reply.closed(why))
+
+    def _env_timeout(self) -> None:
+        self._env_timer = None
+        log.warning("fastagi: no AGI environment within %.0f s; closing", ENV_TIMEOUT_S)
+        self._tx.loseConnection()
+
+    def _cancel_env_timer(self) -> None:
+        if self._env_timer is not None and self._env_timer.active():
+            self._env_timer.cancel()
+        self._env_timer = None
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        log.warning("fastagi: line of %d bytes from Asterisk; closing", len(line))
+        self._tx.loseConnection()
+
+    # -- lines in
+
+    def lineReceived(self, line: bytes) -> None:
+        text = line.decode("utf-8", "replace")
+        if not self._env.done:
+            if self._env.feed(text):
+                self._cancel_env_timer()
+                self._start(self._env.env)
+            return
+        reply = self._replies.feed(text)
+        if reply is None:
+            return
+        pending, self._pending = self._pending, None
+        if pending is None:
+            # Asterisk sends a bare HANGUP line after the -1 that ended the session.
+            log.debug("fastagi: unsolicited %s line", reply.kind)
+            return
+        pending.callback(reply)
+
+    # -- commands out
+
+    def send_command(self, line: str) -> defer.Deferred[agi.Reply]:
+        """Write one command; the Deferred fires with its ``Reply`` (``closed`` if the
+        connection is gone or goes)."""
+        if self._closed:
+            return defer.succeed(agi.Reply.closed())
+        if self._pending is not None:
+            raise RuntimeError("AGI allows one command at a time")
+        d: defer.Deferred[agi.Reply] = defer.Deferred()
+        self._pending = d
+        self._tx.write(line.encode("utf-8") + b"\n")
+        d.addTimeout(COMMAND_TIMEOUT_S, self.factory.reactor, self._timed_out)
+        return d
+
+    def _timed_out(self, result: object, timeout: float) -> agi.Reply:
+        log.warning("fastagi: no reply within %.0f s; closing", timeout)
+        self._pending = None
+        self._tx.abortConnection()
+        return agi.Reply.closed("timeout")
+
+    # -- the session
+
+    def _start(self, env: Mapping[str, str]) -> None:
+        d = self.factory.run(self, env)
+        d.addBoth(self._finished)
+
+    def _finished(self, result: object) -> None:
+        if isinstance(result, Failure):
+            log.error("fastagi: session failed: %s", result.getTraceback())
+        elif isinstance(result, CallOutcome):
+            self.outcome = result
+        if not self._closed:
+            self._tx.loseConnection()
+
+
+class FastAgiFactory(Factory):
+    """Shared state of the FastAGI listener: flows, prompt store, action runner, link sender,
+    clock, the reactor and the thread pool (a ``twisted.python.threadpool.ThreadPool``) for
+    blocking work; it keeps the last ``keep`` call outcomes."""
+
+    protocol = FastAgiProtocol  # type: ignore[assignment]
+
+    def __init__(self, flows: Mapping[str, Flow], prompts: Prompts, runner: Runner,
+                 send_link: SendLink, clock: Clock, reactor: Any, pool: Any,
+                 keep: int = 100,
+                 on_outcome: Callable[[CallOutcome], None] | None = None) -> None:
+        self.flows = flows
+        self.prompts = prompts
+        self.runner = runner
+        self.send_link = send_link
+        self.clock = clock
+        self.reactor = reactor  # IReactorTime + IReactorThreads (+ IReactorTCP to listen)
+        self.pool = pool
+        self.outcomes: deque[CallOutcome] = deque(maxlen=keep)
+        self.rejected = 0
+        self.on_outcome = on_outcome
+
+    def run(self, proto: FastAgiProtocol, env: Mapping[str, str]) -> defer.Deferred[Any]:
+        name = flow_name(env)
+        flow = self.flows.get(name) if name else None
+        if flow is None:
+            self.rejected += 1
+            log.warning("fastagi: unknown flow %r (script %r); handing the call to the "
+                        "dialplan fallback", name, env.get("agi_network_script", "")[:80])
+            return self.drive(proto, reject("unknown_flow"))
+        session = VoiceSession(flow, self.prompts, self.runner, self.send_link, self.clock, env)
+        d = self.drive(proto, session.run())
+        d.addCallback(self._record)
+        return d
+
+    def _record(self, outcome: CallOutcome) -> CallOutcome:
+        self.outcomes.append(outcome)
+        log.info("call ended: %s", outcome.summary())
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
+        return outcome
+
+    @defer.inlineCallbacks
+    def drive(self, proto: FastAgiProtocol, gen: Driver[Any]) -> Any:
+        """Trampoline: AGI commands go to the connection, blocking work to the thread pool."""
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                request = gen.throw(error) if error is not None else gen.send(value)
+            except StopIteration as stop:
+                return stop.value
+            value, error = None, None
+            try:
+                if isinstance(request, Send):
+                    value = yield proto.send_command(request.line)
+                else:
+                    value = yield deferToThreadPool(self.reactor, self.pool, request.fn)
+            except Exception as exc:  # noqa: BLE001 - thrown into the driver, which decides
+                error = exc
+
+
+def listen_fastagi(reactor: Any, factory: FastAgiFactory, host: str = "127.0.0.1",
+                   port: int = 4573, backlog: int = 1024) -> IListeningPort:
+    """Listen for Asterisk's FastAGI connections (a large backlog: calls arrive in bursts)."""
+    listening: IListeningPort = reactor.listenTCP(port, factory, backlog=backlog, interface=host)
+    return listening

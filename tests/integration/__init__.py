@@ -1,0 +1,1 @@
+"""Integration tests against a real Asterisk (the sandbox chroot) driven by SIPp."""

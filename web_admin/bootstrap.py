@@ -1,0 +1,45 @@
+"""First run: make sure someone can sign in to the console."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from cti.records.db import SessionFactory
+from cti.records.users import UsernameTaken, count_users, create_user
+
+log = logging.getLogger(__name__)
+ADMIN = "admin"
+PASSWORD_FILE = "admin-password.txt"  # noqa: S105 (a file name, not a password)
+
+
+def ensure_admin(session_factory: SessionFactory, data_dir: str | Path) -> str | None:
+    """With no user at all, create ``admin`` with a random password, write the password to
+    ``<data_dir>/admin-password.txt`` (mode 0600) and return it; otherwise return None."""
+    if count_users(session_factory) > 0:
+        return None
+    data = Path(data_dir)
+    data.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(18)
+    final = data / PASSWORD_FILE
+    tmp = data / f".{PASSWORD_FILE}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        os.fchmod(fh.fileno(), 0o600)
+        fh.write(password + "\n")
+    created = False
+    try:
+        create_user(session_factory, ADMIN, password, role="admin")
+        created = True
+    except UsernameTaken:  # another process got there first: its file stands
+        return None
+    finally:
+        if not created:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+    os.replace(tmp, final)  # only once the user exists does the file show this password
+    log.info("created console user %r; its password is in %s", ADMIN, final)
+    return password
