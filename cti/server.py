@@ -1,0 +1,156 @@
+"""The composition root: every part of the running system is built and wired here, once.
+
+``serve(cfg)`` is what ``hotline run`` does:
+
+1. load and validate every flow (an invalid flow: refuse to start, naming file, line, node);
+2. migrate the database and make sure a console user exists;
+3. build the components (action runner, prompt store, link signer, SMS sender, ITR app,
+   console app, demo back-end, FastAGI factory) and hand each its dependencies explicitly;
+4. listen (everything on 127.0.0.1 unless configured), start the sandbox Asterisk if asked,
+   and run the Twisted reactor until SIGINT/SIGTERM.
+
+Where does a call go? Asterisk -> ``FastAgiFactory`` (ivr_flows/voice/fastagi.py) ->
+``VoiceSession`` (renderer.py) -> ``interpreter.step`` -> exits back to the dialplan
+(asterisk_conf/templates/extensions.conf). A phone page: ``create_itr_app`` (touch/app.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from cti.config import REPO_ROOT, Config, ensure_secrets
+from cti.demo_backend import create_demo_backend
+from ivr_flows.actions import ActionRunner
+from ivr_flows.clock import local_now
+from ivr_flows.links import LinkSigner
+from ivr_flows.loader import load_flows_dir
+from ivr_flows.model import Flow
+from ivr_flows.sms import OutboxSender, SmsSender, WebhookSender
+from ivr_flows.touch.app import create_itr_app
+from ivr_flows.voice.fastagi import FastAgiFactory, listen_fastagi
+from ivr_flows.voice.prompts import PromptStore, build_prompts
+from ivr_flows.voice.renderer import make_link_sender
+
+log = logging.getLogger(__name__)
+SANDBOX = REPO_ROOT / "asterisk_conf" / "sandbox.sh"
+
+
+@dataclass
+class Components:
+    """What ``build`` wires together; tests build it too and serve parts of it."""
+
+    cfg: Config
+    flows: dict[str, Flow]
+    runner: ActionRunner
+    prompts: PromptStore
+    links: LinkSigner
+    sms: SmsSender
+    itr_app: Flask
+    console_app: Flask | None
+    backend_app: Flask | None
+
+
+def make_sms_sender(cfg: Config) -> SmsSender:
+    if cfg.sms.sender == "webhook":
+        return WebhookSender(cfg.sms.webhook_url, cfg.sms.webhook_token)
+    return OutboxSender(Path(cfg.data_dir) / "sms-outbox.jsonl")
+
+
+def build(cfg: Config, *, with_console: bool = True) -> Components:
+    """Validate flows, prepare the database, and wire every component. Raises FlowInvalid."""
+    cfg = ensure_secrets(cfg)
+    Path(cfg.data_dir).mkdir(parents=True, exist_ok=True)
+    flows = load_flows_dir(cfg.flows_dir)
+    runner = ActionRunner(cfg.backend.base_url)
+    prompts = PromptStore.from_config(cfg)
+    links = LinkSigner(cfg.secret_key, cfg.itr.public_url, cfg.itr.link_ttl_seconds, time.time)
+    sms = make_sms_sender(cfg)
+    itr_app = create_itr_app(flows, runner, links, local_now, secret_key=cfg.secret_key,
+                             sms_sender=sms)
+    console_app = None
+    if with_console:
+        from cti.records.db import make_session_factory
+        from cti.records.migrate import upgrade
+        from web_admin.app import create_console_app
+        from web_admin.bootstrap import ensure_admin
+
+        upgrade(cfg.db_url)
+        session_factory = make_session_factory(cfg.db_url)
+        if ensure_admin(session_factory, cfg.data_dir) is not None:
+            log.warning("created console user 'admin'; its password is in %s",
+                        Path(cfg.data_dir) / "admin-password.txt")
+        console_app = create_console_app(cfg, session_factory=session_factory,
+                                          flows_dir=cfg.flows_dir)
+    backend_app = create_demo_backend() if cfg.backend.demo else None
+    return Components(cfg, flows, runner, prompts, links, sms, itr_app, console_app, backend_app)
+
+
+def _web(reactor: Any, pool: Any, app: Flask, host: str, port: int) -> Any:
+    from twisted.web.server import Site
+    from twisted.web.wsgi import WSGIResource
+
+    return reactor.listenTCP(port, Site(WSGIResource(reactor, pool, app)), interface=host)
+
+
+def start_sandbox(cfg: Config, instance: str = "main") -> None:
+    """Render the Asterisk configuration and start the sandbox Asterisk (building it first)."""
+    from asterisk_conf.render import render
+
+    out = render(cfg, Path(cfg.data_dir) / "asterisk" / instance, instance=instance)
+    env = {"HOTLINE_SANDBOX_DIR": str(cfg.sandbox_dir), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    subprocess.run(["bash", str(SANDBOX), "build"], check=True, env=env)
+    subprocess.run(["bash", str(SANDBOX), "start", instance, str(out),
+                    "--bind", str(cfg.prompt_cache_dir)], check=True, env=env)
+
+
+def stop_sandbox(cfg: Config, instance: str = "main") -> None:
+    env = {"HOTLINE_SANDBOX_DIR": str(cfg.sandbox_dir), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    subprocess.run(["bash", str(SANDBOX), "stop", instance], check=False, env=env)
+
+
+def serve(cfg: Config, *, with_asterisk: bool = True) -> int:
+    from twisted.internet import reactor
+    from twisted.python.threadpool import ThreadPool
+
+    c = build(cfg)
+    cfg = c.cfg
+    logging.getLogger().setLevel(cfg.log_level.upper())
+    report = build_prompts(cfg, c.flows)
+    if getattr(report, "failed", 0):
+        log.error("some prompts could not be built; those prompts are skipped in calls")
+
+    work_pool = ThreadPool(minthreads=2, maxthreads=32, name="hotline-work")
+    web_pool = ThreadPool(minthreads=2, maxthreads=16, name="hotline-web")
+    for pool in (work_pool, web_pool):
+        pool.start()
+        reactor.addSystemEventTrigger("during", "shutdown", pool.stop)
+
+    factory = FastAgiFactory(c.flows, c.prompts, c.runner, make_link_sender(c.links, c.sms),
+                             local_now, reactor, work_pool)
+    listen_fastagi(reactor, factory, cfg.fastagi.host, cfg.fastagi.port, cfg.fastagi.backlog)
+    _web(reactor, web_pool, c.itr_app, cfg.itr.host, cfg.itr.port)
+    if c.console_app is not None:
+        _web(reactor, web_pool, c.console_app, cfg.console.host, cfg.console.port)
+    if c.backend_app is not None:
+        _web(reactor, web_pool, c.backend_app, cfg.backend.demo_host, cfg.backend.demo_port)
+
+    if with_asterisk and cfg.asterisk.sandbox:
+        start_sandbox(cfg)
+        reactor.addSystemEventTrigger("before", "shutdown", stop_sandbox, cfg)
+
+    log.info("Hotline is up: touch menu http://%s:%d/  console http://%s:%d/  FastAGI %s:%d",
+             cfg.itr.host, cfg.itr.port, cfg.console.host, cfg.console.port,
+             cfg.fastagi.host, cfg.fastagi.port)
+    if with_asterisk and cfg.asterisk.sandbox:
+        log.info("call it: SIP to %s@%s:%d (e.g. sipp -sn uac ... or a softphone)",
+                 next(iter(cfg.asterisk.dids), "?"), cfg.asterisk.sip_host, cfg.asterisk.sip_port)
+    reactor.run()
+    c.runner.close()
+    return 0
