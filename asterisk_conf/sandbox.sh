@@ -5,12 +5,16 @@
 #   sandbox.sh build                    build the chroot if missing (or half built)
 #   sandbox.sh agi-venv                 build + a venv inside it with this repo installed
 #                                       (for classic process-per-call AGI: hotline-agi)
-#   sandbox.sh start NAME CONFDIR [--agi]
+#   sandbox.sh start NAME CONFDIR [--agi] [--bind DIR]...
 #                                       copy a rendered config dir (python -m
 #                                       asterisk_conf.render) into the chroot as instance NAME
 #                                       and start Asterisk; returns once fully booted.
 #                                       --agi bind-mounts the repo at /opt/hotline.
-#   sandbox.sh stop NAME                stop that instance (SIGTERM to its pid only)
+#                                       --bind DIR (repeatable) bind-mounts host folder DIR at
+#                                       the same absolute path inside the chroot (prompt cache,
+#                                       data dir), so Asterisk and classic AGI see its files.
+#   sandbox.sh stop NAME                stop that instance (SIGTERM to its pid only) and
+#                                       unmount its binds (idempotent)
 #   sandbox.sh status [NAME]            "NAME running PID" / "NAME stopped" (exit 0 / 3)
 #   sandbox.sh cli NAME CMD...          run an Asterisk CLI command on instance NAME
 #   sandbox.sh path                     print the chroot directory
@@ -73,6 +77,53 @@ mount_repo() {
   mounted_repo || mount --bind "$REPO" "$ROOT/opt/hotline"
 }
 
+# --- per-instance bind mounts: host DIR at $ROOT$DIR, listed in $STATE/NAME.binds -------------
+bindfile() { echo "$STATE/$1.binds"; }
+
+# Is $1 (an absolute host path) listed by a running instance other than $2?
+bind_in_use() {
+  local f n
+  for f in "$STATE"/*.binds; do
+    [ -e "$f" ] || continue
+    n=$(basename "$f" .binds)
+    [ "$n" = "$2" ] && continue
+    running_pid "$n" >/dev/null || continue
+    grep -qxF -- "$1" "$f" && return 0
+  done
+  return 1
+}
+
+unmount_binds() {   # unmount_binds NAME: every bind of NAME that no other running instance uses
+  local f dir target
+  f=$(bindfile "$1")
+  [ -f "$f" ] || return 0
+  while IFS= read -r dir; do
+    [ -n "$dir" ] || continue
+    target="$ROOT$dir"
+    bind_in_use "$dir" "$1" && continue
+    while mountpoint -q "$target" 2>/dev/null; do
+      umount "$target" 2>/dev/null || umount -l "$target" || break
+    done
+  done <"$f"
+  rm -f "$f"
+}
+
+mount_binds() {   # mount_binds NAME DIR...: record first, so a failed start still unmounts
+  local name=$1 dir target
+  shift
+  : >"$(bindfile "$name")"
+  for dir in "$@"; do echo "$dir" >>"$(bindfile "$name")"; done
+  for dir in "$@"; do
+    target="$ROOT$dir"
+    mkdir -p "$target"
+    mountpoint -q "$target" || mount --bind "$dir" "$target" \
+      || { unmount_binds "$name"; die "cannot bind-mount $dir into the chroot"; }
+  done
+}
+
+# Any mount below the chroot (binds, the repo)? A rebuild must never rm -rf through one.
+mounts_below_root() { awk -v r="$ROOT/" 'index($2 "/", r) == 1 { print $2 }' /proc/self/mounts; }
+
 built() {
   [ -f "$MARKER" ] && [ "$(cat "$MARKER")" = "$SANDBOX_VERSION" ]
 }
@@ -85,6 +136,7 @@ do_build() {
     say "removing a half-built or outdated chroot at $ROOT"
     any_running && die "instances still running from $ROOT; stop them first"
     unmount_repo
+    [ -z "$(mounts_below_root)" ] || die "folders still mounted below $ROOT: $(mounts_below_root | tr '\n' ' ')"
     rm -rf --one-file-system "$ROOT"
   fi
   local mirror t0=$SECONDS
@@ -180,9 +232,25 @@ cli() {   # cli NAME CMD
 
 do_start() {
   need_root
-  local name=${1:-} confdir=${2:-} agi=no
-  [ -n "$name" ] && [ -n "$confdir" ] || die "usage: start NAME CONFDIR [--agi]"
-  [ "${3:-}" = "--agi" ] && agi=yes
+  local name=${1:-} confdir=${2:-} agi=no binds=() dir
+  [ -n "$name" ] && [ -n "$confdir" ] || die "usage: start NAME CONFDIR [--agi] [--bind DIR]..."
+  shift 2
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --agi) agi=yes; shift ;;
+      --bind)
+        [ $# -ge 2 ] || die "--bind needs a folder"
+        dir=$2; shift 2
+        case "$dir" in /*) ;; *) die "--bind $dir: give an absolute path" ;; esac
+        [[ "$dir" != *$'\n'* ]] || die "--bind: bad folder name"
+        mkdir -p "$dir"
+        dir=$(cd "$dir" && pwd -P)
+        [ "$dir" != / ] || die "--bind /: refusing to mount the whole host"
+        case "$dir" in "$ROOT"|"$ROOT"/*) die "--bind $dir: already inside the chroot" ;; esac
+        binds+=("$dir") ;;
+      *) die "start: unknown option $1" ;;
+    esac
+  done
   valid_name "$name"
   [ -f "$confdir/asterisk.conf" ] || die "$confdir has no asterisk.conf (render it first)"
   grep -q "^astetcdir => /instances/$name/etc\$" "$confdir/asterisk.conf" \
@@ -194,6 +262,8 @@ do_start() {
   rm -rf "$inst/etc" "$inst/run"
   mkdir -p "$inst/etc" "$inst/run" "$inst/spool" "$inst/log" "$inst/lib" "$STATE"
   cp -r "$confdir"/. "$inst/etc/"
+  unmount_binds "$name"   # left over by a crashed run of this instance
+  mount_binds "$name" ${binds[@]+"${binds[@]}"}
   if [ "$agi" = yes ]; then mount_repo; fi
   write_agi_wrapper
   local console="$STATE/$name.console.log"
@@ -206,6 +276,8 @@ do_start() {
   until cli "$name" "core waitfullybooted" >/dev/null 2>&1; do
     if ! kill -0 "$pid" 2>/dev/null; then
       rm -f "$(pidfile "$name")"
+      unmount_binds "$name"
+      any_running || unmount_repo
       tail -20 "$console" >&2
       die "asterisk instance $name exited during start (console: $console)"
     fi
@@ -232,6 +304,7 @@ do_stop() {
     say "instance $name not running"
   fi
   rm -f "$(pidfile "$name")"
+  unmount_binds "$name"
   any_running || unmount_repo
 }
 

@@ -116,8 +116,10 @@ def stop_sandbox(cfg: Config, instance: str = "main") -> None:
 
 
 def serve(cfg: Config, *, with_asterisk: bool = True) -> int:
-    from twisted.internet import reactor
+    from twisted.internet import reactor as global_reactor
     from twisted.python.threadpool import ThreadPool
+
+    reactor: Any = global_reactor  # the one place the global reactor is taken; passed on from here
 
     c = build(cfg)
     cfg = c.cfg
