@@ -121,6 +121,9 @@ def _fill(template: str, **values: object) -> str:
     return ConfTemplate(text).substitute({k: str(v) for k, v in values.items()})
 
 
+STATIC_CONTACT = re.compile(r"^sip:[A-Za-z0-9_-]{1,64}@\d{1,3}(\.\d{1,3}){3}:\d{1,5}$")
+
+
 def _pjsip(cfg: Config) -> str:
     ast = cfg.asterisk
     host = _ipv4(ast.sip_host, "asterisk.sip_host")
@@ -134,12 +137,17 @@ def _pjsip(cfg: Config) -> str:
         )
     ]
     for agent in agents:
+        contact = ast.agent_contacts.get(agent, "")
+        if contact and not STATIC_CONTACT.match(contact):
+            raise RenderError(f"asterisk.agent_contacts[{agent}]: {contact!r} is not "
+                              "sip:USER@127.0.0.1:PORT")
         blocks.append(
             _fill(
                 "pjsip_agent.conf",
                 agent=agent,
                 password=agent_password(cfg, agent),
                 media_address=host,
+                static_contact=f"contact = {contact}" if contact else "; no static contact",
             )
         )
     return "\n".join(blocks)

@@ -86,6 +86,9 @@ class AsteriskConfig:
     fallback_queue: str = "backup"
     fallback_mailbox: str = "1000@hotline"
     agents: tuple[str, ...] = ("agent1001", "agent1002")
+    # Fixed SIP contacts for agent phones that do not register (desk phones on a static
+    # address, or test phones): endpoint -> "sip:agent1001@127.0.0.1:5070".
+    agent_contacts: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
