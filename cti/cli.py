@@ -67,16 +67,50 @@ def _asterisk_render(args: argparse.Namespace) -> int:
 def _add_user(args: argparse.Namespace) -> int:
     from cti.records.db import make_session_factory
     from cti.records.migrate import upgrade
-    from cti.records.users import create_user
+    from cti.records.users import UserError, create_user
 
     cfg = load_config(args.config)
     password = args.password_stdin and sys.stdin.readline().rstrip("\n")
     if not password:
         password = getpass.getpass(f"password for {args.username}: ")
     upgrade(cfg.db_url)
-    create_user(make_session_factory(cfg.db_url), args.username, password, role=args.role)
+    try:
+        create_user(make_session_factory(cfg.db_url), args.username, password, role=args.role)
+    except UserError as exc:
+        print(f"hotline admin add-user: {exc.message} ({exc.code})", file=sys.stderr)
+        return 1
     print(f"user {args.username!r} created")
     return 0
+
+
+def _agent(args: argparse.Namespace) -> int:
+    """The command-line agent client: one call to the agent API, its JSON answer printed."""
+    import json
+
+    import httpx
+
+    cfg = ensure_secrets(load_config(args.config))
+    base = f"http://{cfg.cti.api_host}:{cfg.cti.api_port}/api"
+    headers = {"Authorization": f"Bearer {cfg.cti.api_token}"}
+    if args.action in ("agents", "queues"):
+        method, url, body = "GET", f"{base}/{args.action}", None
+    else:
+        if not args.agent:
+            print(f"hotline agent {args.action}: name the agent", file=sys.stderr)
+            return 2
+        body = {}
+        if args.action == "not-ready":
+            body["reason"] = args.reason
+        if args.action == "wrap-up":
+            body.update(code=args.code, notes=args.notes)
+        method, url = "POST", f"{base}/agents/{args.agent}/{args.action}"
+    try:
+        reply = httpx.request(method, url, headers=headers, json=body, timeout=10)
+    except httpx.HTTPError as exc:
+        print(f"hotline agent: cannot reach the agent API at {base}: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(reply.json(), ensure_ascii=False, indent=1))
+    return 0 if reply.is_success else 1
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -118,6 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--instance", default="main")
     render.set_defaults(func=_asterisk_render)
 
+    agent = sub.add_parser("agent", help="agent API client: log in, ready, not ready, wrap up")
+    agent.add_argument("action", choices=["login", "ready", "not-ready", "logout", "wrap-up",
+                                          "agents", "queues"])
+    agent.add_argument("agent", nargs="?", help="agent id (e.g. agent1001)")
+    agent.add_argument("--reason", default="break", help="not-ready reason code")
+    agent.add_argument("--code", default="resolved", help="wrap-up code")
+    agent.add_argument("--notes", default="", help="wrap-up notes")
+    agent.set_defaults(func=_agent)
+
     admin = sub.add_parser("admin", help="console users").add_subparsers(
         dest="admin_command", required=True)
     add = admin.add_parser("add-user", help="create a console user")
@@ -130,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

@@ -340,3 +340,8 @@ def exec_(app: str, args: Sequence[str] = ()) -> str:
             raise AgiArgumentError("bad_application_argument", "args",
                                    f"unsafe application argument: {arg[:40]!r}")
     return _check_line(f'EXEC {app} "{",".join(args)}"')
+
+
+def get_variable(name: str) -> str:
+    """``GET VARIABLE NAME``: the reply is ``200 result=1 (value)`` or ``200 result=0``."""
+    return f"GET VARIABLE {check_var_name(name)}"

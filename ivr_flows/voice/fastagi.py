@@ -42,6 +42,9 @@ from ivr_flows.voice.renderer import (
 )
 
 log = logging.getLogger(__name__)
+# After the flow: (outcome, AGI environment, start time in reactor seconds) -> a driver that
+# continues the same call (e.g. the CTI's queue wait), or None to hang up as usual.
+AfterFlow = Callable[[CallOutcome, Mapping[str, str], float], Driver[Any] | None]
 
 ENV_TIMEOUT_S = 10.0  # Asterisk sends the environment at once; a silent peer is not Asterisk
 COMMAND_TIMEOUT_S = 3600.0  # a reply can take as long as a prompt plays; this only reaps dead peers
@@ -157,7 +160,8 @@ class FastAgiFactory(Factory):
     def __init__(self, flows: Mapping[str, Flow], prompts: Prompts, runner: Runner,
                  send_link: SendLink, clock: Clock, reactor: Any, pool: Any,
                  keep: int = 100,
-                 on_outcome: Callable[[CallOutcome], None] | None = None) -> None:
+                 on_outcome: Callable[[CallOutcome], None] | None = None,
+                 after_flow: AfterFlow | None = None) -> None:
         self.flows = flows
         self.prompts = prompts
         self.runner = runner
@@ -168,6 +172,7 @@ class FastAgiFactory(Factory):
         self.outcomes: deque[CallOutcome] = deque(maxlen=keep)
         self.rejected = 0
         self.on_outcome = on_outcome
+        self.after_flow = after_flow
 
     def run(self, proto: FastAgiProtocol, env: Mapping[str, str]) -> defer.Deferred[Any]:
         name = flow_name(env)
@@ -178,8 +183,22 @@ class FastAgiFactory(Factory):
                         "dialplan fallback", name, env.get("agi_network_script", "")[:80])
             return self.drive(proto, reject("unknown_flow"))
         session = VoiceSession(flow, self.prompts, self.runner, self.send_link, self.clock, env)
+        started = self.reactor.seconds()
         d = self.drive(proto, session.run())
         d.addCallback(self._record)
+        if self.after_flow is not None:
+            d.addCallback(self._continue, proto, env, started)
+        return d
+
+    def _continue(self, outcome: CallOutcome, proto: FastAgiProtocol, env: Mapping[str, str],
+                  started: float) -> Any:
+        """Hand the still-open call to whoever continues it (the CTI, for a queue exit)."""
+        assert self.after_flow is not None
+        driver = self.after_flow(outcome, env, started)
+        if driver is None:
+            return outcome
+        d = self.drive(proto, driver)
+        d.addCallback(lambda _ended: outcome)
         return d
 
     def _record(self, outcome: CallOutcome) -> CallOutcome:

@@ -1,0 +1,255 @@
+"""The voice channel of the CTI: a caller whose flow ended in "to queue" waits here.
+
+The FastAGI connection that ran the IVR stays open: this driver (a generator of AGI
+requests, driven by the same trampoline as ``ivr_flows.voice.renderer.VoiceSession``) puts
+the call into the routing engine as a contact and then, until the call is over:
+
+- plays comfort audio in short chunks and, between chunks, acts on what the engine decided
+  for this contact (its ``VoiceContact`` inbox): announce position and estimated wait,
+  ring an agent, leave through an exit;
+- rings an agent with ``EXEC Dial(PJSIP/<agent>,<timeout>)`` (``MixMonitor`` first when the
+  queue records): answered -> talk, and the call ends when either side hangs up; no answer ->
+  ``OfferTimedOut`` (the engine makes the agent "missed" and keeps the caller at the head);
+  busy/unavailable -> ``OfferRejected``;
+- a caller who hangs up while waiting or ringing is an abandon.
+
+``HOTLINE_DONE`` is cleared as soon as the call enters the queue, so if Hotline dies while the
+caller waits, the dialplan's fallback (apology + backup queue) takes the call.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+from cti.routing import commands as c
+from cti.routing import events as e
+from cti.service import CtiService
+from ivr_flows.interpreter import Exit
+from ivr_flows.voice import agi_codec as agi
+from ivr_flows.voice.renderer import CallerGone, Driver, Send, Work
+
+log = logging.getLogger(__name__)
+
+SAFE_ID = re.compile(r"[^A-Za-z0-9_.-]")
+ENDPOINT = re.compile(r"[A-Za-z0-9_-]{1,64}")
+ANNOUNCE = {
+    "zh": "您前面还有{position}位客户在等待。",
+    "en": "You are number {position} in the queue.",
+}
+ANNOUNCE_WAIT = {
+    "zh": "预计等待时间约{minutes}分钟。",
+    "en": "The expected wait is about {minutes} minutes.",
+}
+APOLOGY = {
+    "zh": "很抱歉，现在没有客服可以接听您的电话，请稍后再拨。再见。",
+    "en": "Sorry, no agent can take your call right now. Please call again later. Goodbye.",
+}
+CALLBACK = {
+    "zh": "很抱歉，现在客服繁忙。我们会尽快回电给您。再见。",
+    "en": "Sorry, all our agents are busy. We will call you back as soon as we can. Goodbye.",
+}
+
+
+@dataclass
+class VoiceContact:
+    """A waiting call as the routing service sees it: commands land in ``inbox``."""
+
+    contact_id: str
+    uniqueid: str
+    inbox: deque[c.Command] = field(default_factory=deque)
+    ringing: str | None = None  # agent being rung
+    accepted: bool = False  # OfferAccepted already applied (AMI saw the answer)
+
+    def deliver(self, command: c.Command) -> None:
+        self.inbox.append(command)
+
+
+@dataclass(frozen=True)
+class VoiceQueueSettings:
+    comfort_file: str  # played in chunks while waiting (absolute path, no extension)
+    recordings_dir: str = ""  # MixMonitor target folder; "" = no recording
+    record_queues: frozenset[str] = frozenset()
+    fallback_mailbox: str = "1000@hotline"
+    ring_timeouts: Mapping[str, float] = field(default_factory=dict)  # queue -> engine ring s
+
+
+Speak = Callable[[str, str], str]  # (lang, text) -> prompt file (blocking, run in a thread)
+
+
+@dataclass
+class VoiceQueueSession:
+    service: CtiService
+    settings: VoiceQueueSettings
+    speak: Speak
+    interaction_id: str
+    uniqueid: str
+    exit: Exit
+    lang: str
+    caller: str
+    agent_endpoints: Mapping[str, str]  # agent id -> PJSIP endpoint
+    contact: VoiceContact | None = None
+    connected_to: str | None = None
+
+    def run(self) -> Driver[str]:
+        """Wait, ring, talk. Returns how the call ended (for the log and the records)."""
+        try:
+            yield from self._command(agi.set_variable("HOTLINE_DONE", ""))
+            self.contact = VoiceContact(self.interaction_id, self.uniqueid)
+            self.service.add_contact(self.contact, e.ContactArrived(
+                self.interaction_id, "voice", self.exit.target, self.exit.priority,
+                dict(self.exit.skills), dict(self.exit.attributes), customer=self.caller))
+            return (yield from self._wait())
+        except CallerGone as gone:
+            return self._caller_left(gone.reason)
+        finally:
+            if self.contact is not None:
+                self.service.forget_contact(self.contact.contact_id)
+
+    # ------------------------------------------------------------------ waiting
+
+    def _wait(self) -> Driver[str]:
+        assert self.contact is not None
+        while True:
+            while self.contact.inbox:
+                command = self.contact.inbox.popleft()
+                ended = yield from self._act(command)
+                if ended is not None:
+                    return ended
+            yield from self._command(agi.stream_file(self.settings.comfort_file))
+
+    def _act(self, command: c.Command) -> Driver[str | None]:
+        match command:
+            case c.Announce():
+                yield from self._announce(command.position, command.ewt_s)
+            case c.Offer():
+                return (yield from self._ring(command.agent_id))
+            case c.ExitContact():
+                return (yield from self._leave(command))
+            case _:
+                pass  # Connect / CancelOffer / Overflow: nothing to do on the line
+        return None
+
+    def _announce(self, position: int, ewt_s: float | None) -> Driver[None]:
+        lang = self.lang if self.lang in ANNOUNCE else "en"
+        texts = [ANNOUNCE[lang].format(position=position)]
+        if ewt_s is not None and ewt_s > 0:
+            texts.append(ANNOUNCE_WAIT[lang].format(minutes=max(1, round(ewt_s / 60))))
+        for text in texts:
+            path = yield Work(partial(self.speak, lang, text), "announce")
+            if path:
+                yield from self._command(agi.stream_file(path))
+
+    # ------------------------------------------------------------------ ringing an agent
+
+    def _ring(self, agent_id: str) -> Driver[str | None]:
+        assert self.contact is not None
+        endpoint = self.agent_endpoints.get(agent_id, agent_id)
+        if not ENDPOINT.fullmatch(endpoint):
+            self.service.apply(e.OfferRejected(self.contact.contact_id, agent_id))
+            return None
+        self.contact.ringing = agent_id
+        self.contact.accepted = False
+        offer_timeout = self._ring_timeout()
+        if self.exit.target in self.settings.record_queues and self.settings.recordings_dir:
+            path = f"{self.settings.recordings_dir}/{SAFE_ID.sub('_', self.interaction_id)}.wav"
+            yield from self._command(agi.exec_("MixMonitor", [path, "b"]))
+            self.service.record(self.interaction_id, "recording", path=path)
+        try:
+            yield from self._command(agi.exec_("Dial", [f"PJSIP/{endpoint}", str(offer_timeout)]))
+        except CallerGone:
+            self.contact.ringing = None
+            answered = self.contact.accepted or (yield from self._dead_variable("DIALSTATUS")) \
+                == "ANSWER"
+            if not answered:
+                raise
+            self._connected(agent_id)
+            self.service.apply(e.ContactEnded(self.contact.contact_id))
+            self.service.record(self.interaction_id, "ended", by="caller", reason="hangup")
+            return "caller_hangup"
+        status = yield from self._variable("DIALSTATUS")
+        self.contact.ringing = None
+        if status == "ANSWER":
+            self._connected(agent_id)
+            self.service.apply(e.ContactEnded(self.contact.contact_id))
+            self.service.record(self.interaction_id, "ended", by="agent", reason="hangup")
+            yield from self._command(agi.set_variable("HOTLINE_EXIT", "hangup"))
+            yield from self._command(agi.set_variable("HOTLINE_DONE", "1"))
+            return "agent_hangup"
+        if status == "NOANSWER":
+            self.service.apply(e.OfferTimedOut(self.contact.contact_id, agent_id))
+        else:  # BUSY, CONGESTION, CHANUNAVAIL, ...
+            self.service.apply(e.OfferRejected(self.contact.contact_id, agent_id))
+        return None
+
+    def _connected(self, agent_id: str) -> None:
+        """The agent answered: tell the engine once (AMI may have told it already)."""
+        assert self.contact is not None
+        if not self.contact.accepted:
+            self.contact.accepted = True
+            self.service.apply(e.OfferAccepted(self.contact.contact_id, agent_id))
+        self.connected_to = agent_id
+
+    def _ring_timeout(self) -> int:
+        """Ring a little less than the engine's own ring timer, so Dial answers first."""
+        ring = self.settings.ring_timeouts.get(self.exit.target, 20.0)
+        return max(5, int(ring) - 2)
+
+    # ------------------------------------------------------------------ leaving
+
+    def _leave(self, command: c.ExitContact) -> Driver[str]:
+        lang = self.lang if self.lang in APOLOGY else "en"
+        if command.exit == "voicemail":
+            self.service.record(self.interaction_id, "ended", by="system", reason=command.reason,
+                                exit="voicemail")
+            yield from self._command(agi.exec_("VoiceMail", [self.settings.fallback_mailbox, "u"]))
+            yield from self._command(agi.set_variable("HOTLINE_EXIT", "hangup"))
+            yield from self._command(agi.set_variable("HOTLINE_DONE", "1"))
+            return "voicemail"
+        callback = command.exit == "callback_offer" and bool(self.caller)
+        text = CALLBACK[lang] if callback else APOLOGY[lang]
+        path = yield Work(lambda: self.speak(lang, text), "apology")
+        if path:
+            yield from self._command(agi.stream_file(path))
+        exit_kind = "callback" if callback else "hangup"
+        self.service.record(self.interaction_id, "ended", by="system", reason=command.reason,
+                            exit=exit_kind)
+        yield from self._command(agi.set_variable("HOTLINE_EXIT", exit_kind))
+        yield from self._command(agi.set_variable("HOTLINE_DONE", "1"))
+        return exit_kind
+
+    def _caller_left(self, reason: str) -> str:
+        if self.contact is None:
+            return "caller_hangup"
+        if self.connected_to is None:
+            self.service.apply(e.ContactAbandoned(self.contact.contact_id))
+        return "abandoned"
+
+    # ------------------------------------------------------------------ AGI helpers
+
+    def _command(self, line: str) -> Driver[agi.Reply]:
+        reply = yield Send(line)
+        if not isinstance(reply, agi.Reply) or reply.gone:
+            raise CallerGone("caller_hangup" if isinstance(reply, agi.Reply)
+                             and reply.kind != "closed" else "connection_lost")
+        return reply
+
+    def _dead_variable(self, name: str) -> Driver[str]:
+        """A variable of a channel that just hung up (GET VARIABLE works on dead channels)."""
+        reply = yield Send(agi.get_variable(name))
+        if isinstance(reply, agi.Reply) and reply.kind == "ok" and reply.result == "1":
+            return reply.data
+        return ""
+
+    def _variable(self, name: str) -> Driver[str]:
+        reply = yield from self._command(agi.get_variable(name))
+        return reply.data if reply.result == "1" else ""
+
+
+def recordings_path(data_dir: str) -> Path:
+    return Path(data_dir) / "recordings"
