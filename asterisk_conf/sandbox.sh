@@ -104,7 +104,7 @@ unmount_binds() {   # unmount_binds NAME: every bind of NAME that no other runni
     while mountpoint -q "$target" 2>/dev/null; do
       umount "$target" 2>/dev/null || umount -l "$target" || break
     done
-  done <"$f"
+  done < <(tac "$f")   # last mounted first (a bind below another one)
   rm -f "$f"
 }
 

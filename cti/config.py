@@ -106,6 +106,27 @@ class SmsConfig:
 
 
 @dataclass(frozen=True)
+class CtiConfig:
+    """Routing: queues are the ones the flows name; these settings apply to each of them."""
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8070
+    api_token: str = ""  # bearer token of the agent API; ensure_secrets makes one
+    strategy: str = "longest_idle"
+    ring_timeout_s: int = 20
+    wrap_up_s: int = 15
+    max_wait_s: int = 600  # then the no-agents exit: no wait is endless
+    max_waiting: int = 200  # per queue; more -> the over-limit exit
+    announce_every_s: int = 30
+    no_agents_exit: str = "callback_offer"  # callback_offer | voicemail | apology
+    over_limit_exit: str = "apology"
+    record_queues: tuple[str, ...] = ("service",)
+    # agent -> "skill:level,skill:level"; an agent not listed has level 1 in every queue
+    agent_skills: dict[str, str] = field(default_factory=dict)
+    max_chats: int = 5
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: str = str(REPO_ROOT / "var")
     database_url: str = ""  # default: sqlite:///<data_dir>/hotline.db
@@ -120,6 +141,7 @@ class Config:
     asterisk: AsteriskConfig = field(default_factory=AsteriskConfig)
     prompts: PromptsConfig = field(default_factory=PromptsConfig)
     sms: SmsConfig = field(default_factory=SmsConfig)
+    cti: CtiConfig = field(default_factory=CtiConfig)
 
     @property
     def db_url(self) -> str:
@@ -190,7 +212,11 @@ def _env_overrides(env: dict[str, str]) -> dict[str, Any]:
     sections = {f.name for f in fields(Config)
                 if hasattr(getattr(defaults, f.name), "__dataclass_fields__")}
     for key, value in env.items():
-        if not key.startswith("HOTLINE_") or key == "HOTLINE_CONFIG":
+        if not key.startswith("HOTLINE_") or key == "HOTLINE_CONFIG" or \
+                key.startswith("HOTLINE_TEST_"):
+            continue
+        if key == "HOTLINE_SANDBOX_DIR":  # the name asterisk_conf/sandbox.sh reads too
+            out.setdefault("asterisk", {})["sandbox_dir"] = value
             continue
         rest = key[len("HOTLINE_") :].lower()
         section, _, sub = rest.partition("_")
@@ -232,6 +258,8 @@ def ensure_secrets(cfg: Config) -> Config:
     data = Path(cfg.data_dir)
     if not cfg.secret_key:
         cfg = replace(cfg, secret_key=_secret_from_file(data / "secret.key"))
+    if not cfg.cti.api_token:
+        cfg = replace(cfg, cti=replace(cfg.cti, api_token=_secret_from_file(data / "api.token")))
     if not cfg.asterisk.ami_secret:
         ami = replace(cfg.asterisk, ami_secret=_secret_from_file(data / "ami.secret"))
         cfg = replace(cfg, asterisk=ami)

@@ -16,9 +16,11 @@ Where does a call go? Asterisk -> ``FastAgiFactory`` (ivr_flows/voice/fastagi.py
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +38,7 @@ from ivr_flows.sms import OutboxSender, SmsSender, WebhookSender
 from ivr_flows.touch.app import create_itr_app
 from ivr_flows.voice.fastagi import FastAgiFactory, listen_fastagi
 from ivr_flows.voice.prompts import PromptStore, build_prompts
-from ivr_flows.voice.renderer import make_link_sender
+from ivr_flows.voice.renderer import CallOutcome, make_link_sender
 
 log = logging.getLogger(__name__)
 SANDBOX = REPO_ROOT / "asterisk_conf" / "sandbox.sh"
@@ -55,6 +57,7 @@ class Components:
     itr_app: Flask
     console_app: Flask | None
     backend_app: Flask | None
+    session_factory: Any  # records (SQLAlchemy sessions), only touched in cti.records
 
 
 def make_sms_sender(cfg: Config) -> SmsSender:
@@ -74,22 +77,53 @@ def build(cfg: Config, *, with_console: bool = True) -> Components:
     sms = make_sms_sender(cfg)
     itr_app = create_itr_app(flows, runner, links, local_now, secret_key=cfg.secret_key,
                              sms_sender=sms)
+    from cti.records.db import make_session_factory
+    from cti.records.migrate import upgrade
+
+    upgrade(cfg.db_url)
+    session_factory = make_session_factory(cfg.db_url)
     console_app = None
     if with_console:
-        from cti.records.db import make_session_factory
-        from cti.records.migrate import upgrade
         from web_admin.app import create_console_app
         from web_admin.bootstrap import ensure_admin
 
-        upgrade(cfg.db_url)
-        session_factory = make_session_factory(cfg.db_url)
         if ensure_admin(session_factory, cfg.data_dir) is not None:
             log.warning("created console user 'admin'; its password is in %s",
                         Path(cfg.data_dir) / "admin-password.txt")
         console_app = create_console_app(cfg, session_factory=session_factory,
                                           flows_dir=cfg.flows_dir)
     backend_app = create_demo_backend() if cfg.backend.demo else None
-    return Components(cfg, flows, runner, prompts, links, sms, itr_app, console_app, backend_app)
+    return Components(cfg, flows, runner, prompts, links, sms, itr_app, console_app, backend_app,
+                      session_factory)
+
+
+def outcome_record(outcome: CallOutcome) -> dict[str, Any]:
+    """One finished call as plain JSON data (a line of ``<data_dir>/calls.jsonl``)."""
+    ex = outcome.exit
+    return {
+        "flow": outcome.flow, "uniqueid": outcome.uniqueid, "ended": outcome.ended,
+        "reason": outcome.reason, "commands": outcome.commands,
+        "exit": None if ex is None else {
+            "kind": ex.kind, "node": ex.node, "target": ex.target, "priority": ex.priority,
+            "skills": dict(ex.skills), "attributes": dict(ex.attributes), "reason": ex.reason},
+        "path": [[p.node, p.input] for p in outcome.path],
+        "state": dict(outcome.state),
+    }
+
+
+def call_log_writer(path: Path) -> Callable[[CallOutcome], None]:
+    """The FastAGI ``on_outcome`` hook: append each finished call to ``path`` as one JSON line
+    (what the handler saw and did; the end-to-end tests read it)."""
+
+    def write(outcome: CallOutcome) -> None:
+        try:
+            with path.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(outcome_record(outcome), ensure_ascii=False, default=str)
+                         + "\n")
+        except OSError as exc:
+            log.warning("calls log %s not written: %s", path, exc.strerror)
+
+    return write
 
 
 def _web(reactor: Any, pool: Any, app: Flask, host: str, port: int) -> Any:
@@ -101,13 +135,15 @@ def _web(reactor: Any, pool: Any, app: Flask, host: str, port: int) -> Any:
 
 def start_sandbox(cfg: Config, instance: str = "main") -> None:
     """Render the Asterisk configuration and start the sandbox Asterisk (building it first)."""
-    from asterisk_conf.render import render
+    from asterisk_conf.render import agi_bind_dirs, render
 
     out = render(cfg, Path(cfg.data_dir) / "asterisk" / instance, instance=instance)
     env = {"HOTLINE_SANDBOX_DIR": str(cfg.sandbox_dir), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-    subprocess.run(["bash", str(SANDBOX), "build"], check=True, env=env)
-    subprocess.run(["bash", str(SANDBOX), "start", instance, str(out),
-                    "--bind", str(cfg.prompt_cache_dir)], check=True, env=env)
+    subprocess.run(["bash", str(SANDBOX), "agi-venv"], check=True, env=env)  # builds if needed
+    # Prompt cache (Asterisk plays its files), data and flows dirs (classic AGI reads them).
+    binds = [arg for d in agi_bind_dirs(cfg) for arg in ("--bind", str(d))]
+    subprocess.run(["bash", str(SANDBOX), "start", instance, str(out), "--agi", *binds],
+                   check=True, env=env)
 
 
 def stop_sandbox(cfg: Config, instance: str = "main") -> None:
@@ -134,8 +170,11 @@ def serve(cfg: Config, *, with_asterisk: bool = True) -> int:
         pool.start()
         reactor.addSystemEventTrigger("during", "shutdown", pool.stop)
 
+    cti, writer = start_cti(cfg, c, reactor)
     factory = FastAgiFactory(c.flows, c.prompts, c.runner, make_link_sender(c.links, c.sms),
-                             local_now, reactor, work_pool)
+                             local_now, reactor, work_pool,
+                             on_outcome=call_log_writer(Path(cfg.data_dir) / "calls.jsonl"),
+                             after_flow=cti.after_flow)
     listen_fastagi(reactor, factory, cfg.fastagi.host, cfg.fastagi.port, cfg.fastagi.backlog)
     _web(reactor, web_pool, c.itr_app, cfg.itr.host, cfg.itr.port)
     if c.console_app is not None:
@@ -146,6 +185,7 @@ def serve(cfg: Config, *, with_asterisk: bool = True) -> int:
     if with_asterisk and cfg.asterisk.sandbox:
         start_sandbox(cfg)
         reactor.addSystemEventTrigger("before", "shutdown", stop_sandbox, cfg)
+    start_ami(cfg, cti, reactor)
 
     log.info("Hotline is up: touch menu http://%s:%d/  console http://%s:%d/  FastAGI %s:%d",
              cfg.itr.host, cfg.itr.port, cfg.console.host, cfg.console.port,
@@ -155,4 +195,59 @@ def serve(cfg: Config, *, with_asterisk: bool = True) -> int:
                  next(iter(cfg.asterisk.dids), "?"), cfg.asterisk.sip_host, cfg.asterisk.sip_port)
     reactor.run()
     c.runner.close()
+    writer.close(timeout=10.0)
     return 0
+
+
+def start_cti(cfg: Config, c: Components, reactor: Any) -> tuple[Any, Any]:
+    """The routing service, its records writer, agent sessions, and the agent API listener."""
+    from twisted.web.server import Site
+
+    from cti.agent_store import AgentStore
+    from cti.comfort import comfort_file
+    from cti.records.writer import RecordWriter
+    from cti.wiring import build_cti
+
+    writer = RecordWriter(c.session_factory, spill_dir=Path(cfg.data_dir) / "records-spill")
+    cti = build_cti(cfg, c.flows, reactor, writer, c.prompts.say_text,
+                    comfort_file(cfg.prompt_cache_dir))
+    store = AgentStore(Path(cfg.data_dir) / "agents.json", cti.service, cti.profiles)
+    store.restore()
+    close_interrupted_calls(c.session_factory, cti.service)
+    reactor.addSystemEventTrigger("before", "shutdown", store.save)
+    reactor.addSystemEventTrigger("before", "shutdown", cti.service.stop)
+    reactor.listenTCP(cfg.cti.api_port, Site(cti.api), interface=cfg.cti.api_host)
+    return cti, writer
+
+
+def close_interrupted_calls(session_factory: Any, service: Any) -> int:
+    """Calls that were in progress when the CTI stopped went to the dialplan's fallback
+    (their FastAGI connection closed): end them in the records, saying so."""
+    from cti.records.history import open_interactions
+
+    with session_factory() as session:
+        ids = open_interactions(session, channel="voice")
+    for iid in ids:
+        service.record(iid, "ended", by="system", reason="cti_restart", exit="fallback")
+    if ids:
+        log.warning("cti: %d call(s) were cut by the last stop; recorded as ended "
+                    "(they went to the dialplan fallback)", len(ids))
+    return len(ids)
+
+
+def start_ami(cfg: Config, cti: Any, reactor: Any) -> Any:
+    """The AMI client: agent phones' state and answers feed routing; resync on reconnect."""
+    from twisted.internet.endpoints import TCP4ClientEndpoint
+
+    from cti.telephony.ami import AmiClient
+    from cti.telephony.events import AgentMap
+    from cti.telephony_bridge import TelephonyBridge
+
+    agents = AgentMap.from_agents(cfg.asterisk.agents)
+    client = AmiClient(TCP4ClientEndpoint(reactor, cfg.asterisk.ami_host, cfg.asterisk.ami_port),
+                       username=cfg.asterisk.ami_user, secret=cfg.asterisk.ami_secret,
+                       agents=agents, clock=reactor)
+    client.subscribe(TelephonyBridge(cti.service, agents).on_ami)
+    client.start()
+    reactor.addSystemEventTrigger("before", "shutdown", client.stop)
+    return client

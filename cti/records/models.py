@@ -1,17 +1,44 @@
 """The tables, as SQLAlchemy 2.0 typed declarative models.
 
-Future issues add customers and interactions here; every change comes with a migration in
-``migrations/versions``.
+Every change comes with a migration in ``migrations/versions``.
+
+- ``users``: console users.
+- ``customers`` / ``customer_identities``: one customer, recognised by any of its identities
+  (phone, account, chat, email); a merged customer points at the one it was merged into.
+- ``interaction_events``: the append-only stream of every state change of every interaction
+  (call, chat, ITR session, web session, callback), idempotent on ``event_id``.
+- ``interactions``: one row per interaction, *derived* from its events (see ``events.py``).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Boolean, CheckConstraint, DateTime, Integer, MetaData, String, true
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    true,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+IDENTITY_KINDS = ("phone", "account", "chat", "email")
+CHANNELS = ("voice", "chat", "itr", "web", "callback")
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a real 64-bit key.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 ROLES = ("supervisor", "admin")
 
@@ -59,3 +86,88 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+
+
+class Customer(Base):
+    """A person, whatever channel they came from; ``merged_into_id`` is set once two customers
+    turned out to be the same one (their identities and interactions moved to the survivor)."""
+
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    display_name: Mapped[str | None] = mapped_column(String(128))
+    merged_into_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("customers.id"))
+
+
+class CustomerIdentity(Base):
+    """One way to recognise a customer: (kind, normalised value) is unique across customers."""
+
+    __tablename__ = "customer_identities"
+    __table_args__ = (
+        UniqueConstraint("kind", "value", name="uq_customer_identities_kind_value"),
+        CheckConstraint("kind IN ('phone', 'account', 'chat', 'email')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(BigId, ForeignKey("customers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Interaction(Base):
+    """One contact (call, chat, ITR session, web session, callback), projected from its events.
+
+    Never written directly: ``events.record`` updates it in the transaction that appends the
+    event, so live figures and history read one stream.
+    """
+
+    __tablename__ = "interactions"
+    __table_args__ = (
+        # customer history: newest first, keyset pagination on (started_at, id)
+        Index("ix_interactions_customer_started", "customer_id", "started_at", "id"),
+        Index("ix_interactions_started_at", "started_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("customers.id"))
+    channel: Mapped[str | None] = mapped_column(String(16))
+    did: Mapped[str | None] = mapped_column(String(64))
+    flow: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    wait_s: Mapped[float | None] = mapped_column(Float)
+    talk_s: Mapped[float | None] = mapped_column(Float)
+    queue: Mapped[str | None] = mapped_column(String(64))
+    priority: Mapped[int | None] = mapped_column(Integer)
+    agent: Mapped[str | None] = mapped_column(String(64))
+    offers: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    outcome: Mapped[str] = mapped_column(String(16))
+    exit: Mapped[str | None] = mapped_column(String(32))
+    ended_by: Mapped[str | None] = mapped_column(String(16))
+    end_reason: Mapped[str | None] = mapped_column(String(128))
+    wrap_up_code: Mapped[str | None] = mapped_column(String(64))
+    wrap_up_notes: Mapped[str | None] = mapped_column(Text)
+    recording: Mapped[str | None] = mapped_column(String(512))
+    ivr_path: Mapped[str] = mapped_column(Text, default="", server_default="")
+    self_service: Mapped[str] = mapped_column(Text, default="", server_default="")
+    event_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class InteractionEvent(Base):
+    """One state change of one interaction; ``event_id`` is chosen by the client so that a
+    retried write is recognised and not applied twice."""
+
+    __tablename__ = "interaction_events"
+    __table_args__ = (Index("ix_interaction_events_interaction", "interaction_id", "at", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    interaction_id: Mapped[str] = mapped_column(String(64), ForeignKey("interactions.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    type: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -45,6 +45,7 @@ MAX_PROMPT_CHARS = 2000
 MAX_SAY_CHARS = 200
 PAUSE_SECONDS = 0.25  # what punctuation-only text ("。", ".") becomes
 TOOL_TIMEOUT_S = 60.0
+ENGINE_TAG_FILE = "engine.tag"  # the speech engine that filled this cache (for readers without it)
 _LANG = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
 _VOICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_+-]*$")
 _TRIM = (
@@ -159,6 +160,7 @@ class PromptStore:
         self._locks = [threading.Lock() for _ in range(64)]
         self._tag_lock = threading.Lock()
         self._digests: dict[tuple[str, int, int], str] = {}
+        self._tag_unsaved = False
 
     @classmethod
     def from_config(cls, cfg: Config, runner: Runner = run_tool) -> PromptStore:
@@ -253,7 +255,11 @@ class PromptStore:
             self._tool(["ffmpeg", *_FF, "-i", str(raw), "-af", _TRIM + _TO_8K,
                         *self._encode(out)], lang, clean)
 
-        return self._ensure(target, digest, make)
+        result = self._ensure(target, digest, make)
+        if self._tag_unsaved and self._engine_tag:
+            self._tag_unsaved = False
+            _write_tag(self.cache_dir / ENGINE_TAG_FILE, self._engine_tag)
+        return result
 
     def _recorded(self, lang: str, src: Path) -> tuple[str, bool]:
         if not _LANG.fullmatch(lang):
@@ -310,14 +316,22 @@ class PromptStore:
         """``espeak-ng <version>`` plus the conversion pipeline tag (asked once per store)."""
         with self._tag_lock:
             if self._engine_tag is None:
+                tag_file = self.cache_dir / ENGINE_TAG_FILE
                 try:
                     out = self._run(["espeak-ng", "--version"], None).decode("utf-8", "replace")
                 except ToolError as exc:
-                    code = "tool_missing" if exc.missing else "tool_failed"
-                    raise PromptError(code, f"{lang} prompt {text[:60]!r}: {exc}", lang=lang,
-                                      text=text[:60], tool=exc.tool) from None
-                m = re.search(r"(\d+\.\d+(?:\.\d+)?)", out)
-                self._engine_tag = f"espeak-ng {m.group(1) if m else out.strip()[:40]}"
+                    # A reader without espeak-ng (classic AGI inside the Asterisk chroot) uses
+                    # the tag of the store that filled this cache, so it finds the same files.
+                    recorded = _read_tag(tag_file) if exc.missing else ""
+                    if not recorded:
+                        code = "tool_missing" if exc.missing else "tool_failed"
+                        raise PromptError(code, f"{lang} prompt {text[:60]!r}: {exc}",
+                                          lang=lang, text=text[:60], tool=exc.tool) from None
+                    self._engine_tag = recorded
+                else:
+                    m = re.search(r"(\d+\.\d+(?:\.\d+)?)", out)
+                    self._engine_tag = f"espeak-ng {m.group(1) if m else out.strip()[:40]}"
+                    self._tag_unsaved = True  # recorded with the first prompt made or found
             return f"{self._engine_tag}; {PIPELINE_TAG}"
 
     def _file_digest(self, src: Path) -> str:
@@ -330,6 +344,26 @@ class PromptStore:
                     h.update(block)
             self._digests[key] = h.hexdigest()
         return self._digests[key]
+
+
+def _read_tag(path: Path) -> str:
+    try:
+        return clean_text(path.read_text(encoding="utf-8"), 80)
+    except OSError:
+        return ""
+
+
+def _write_tag(path: Path, tag: str) -> None:
+    if _read_tag(path) == tag:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+        tmp.write_text(tag + "\n", encoding="utf-8")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except OSError as exc:
+        logger.warning("prompt cache %s: engine tag not recorded: %s", path.parent, exc.strerror)
 
 
 class _Maker(Protocol):

@@ -62,7 +62,7 @@ def call(base: str, method: str, path: str, body: Any = None,
 
 
 def test_an_agent_logs_in_goes_not_ready_and_ready(api: Any) -> None:
-    base, service, _ = api
+    base, _service, _ = api
     r = call(base, "POST", "/api/agents/agent1001/login")
     assert r.status_code == 200 and r.json()["state"] == "ready"
     r = call(base, "POST", "/api/agents/agent1001/not-ready", {"reason": "lunch"})

@@ -8,8 +8,10 @@ Every run is bounded (``-m`` calls, ``-timeout``), bound to 127.0.0.1 (``-i``, `
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import socket
+import struct
 import subprocess
 import tempfile
 import time
@@ -25,10 +27,15 @@ PCAP_DIR = Path("/usr/share/sip-tester")
 LOOPBACK = "127.0.0.1"
 BUFF_SIZE = "4194304"
 # The shipped RFC 2833 pcaps share one SSRC and rising timestamps in this order; a digit
-# played after a "later" one may be dropped as a duplicate end-of-event.
+# played after a "later" one may be dropped as a duplicate end-of-event. So the scenarios
+# play pcaps made here instead (``dtmf_pcap``): the shipped packet layout, with a sequence
+# number and timestamp that rise with the digit's position in the call, so any sequence
+# (repeats too: "1", "12345678", "1") arrives as separate key presses.
 PCAP_ORDER = "123456789*#0"
 _PCAP_NAME = {"*": "star", "#": "pound"}
 _INFO_DIGITS = set("0123456789*#ABCD")
+_EVENT = {**{str(d): d for d in range(10)}, "*": 10, "#": 11}
+PCAP_CACHE = Path(tempfile.gettempdir()) / f"hotline-dtmf-pcaps-{os.getuid()}"
 
 DtmfMode = Literal["info", "rfc2833", "none"]
 Ending = Literal["wait_bye", "hangup"]
@@ -110,10 +117,45 @@ def _info_block(digit: str, cseq: int) -> str:
 """
 
 
-def _pcap_block(digit: str) -> str:
-    pcap = PCAP_DIR / f"dtmf_2833_{_PCAP_NAME.get(digit, digit)}.pcap"
+def dtmf_pcap(digit: str, position: int) -> Path:
+    """An RFC 2833 pcap for ``digit`` as the ``position``-th key press of a call.
+
+    Built from the shipped ``dtmf_2833_1.pcap`` (Ethernet/IPv4/UDP/RTP, 10 packets: start,
+    rising durations, three end packets): event, sequence numbers and RTP timestamp are
+    rewritten so they rise with ``position``; the UDP checksum is cleared (0 = none, IPv4).
+    """
+    if digit not in _EVENT:
+        raise ValueError(f"no RFC 2833 event for {digit!r}")
+    out = PCAP_CACHE / f"dtmf_{_EVENT[digit]:02d}_{position:03d}.pcap"
+    if out.exists():
+        return out
+    raw = (PCAP_DIR / "dtmf_2833_1.pcap").read_bytes()
+    parts = [raw[:24]]
+    offset, first_seq = 24, None
+    while offset < len(raw):
+        head = raw[offset:offset + 16]
+        incl = struct.unpack("<IIII", head)[2]
+        pkt = bytearray(raw[offset + 16:offset + 16 + incl])
+        offset += 16 + incl
+        udp = 14 + (pkt[14] & 15) * 4
+        rtp = udp + 8
+        seq = struct.unpack(">H", pkt[rtp + 2:rtp + 4])[0]
+        first_seq = seq if first_seq is None else first_seq
+        new_seq = (1000 + position * 16 + seq - first_seq) & 0xFFFF
+        struct.pack_into(">HII", pkt, rtp + 2, new_seq, 8000 + position * 8000, 0x484F544C)
+        pkt[rtp + 12] = _EVENT[digit]
+        pkt[udp + 6:udp + 8] = b"\0\0"
+        parts += [head, bytes(pkt)]
+    PCAP_CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_bytes(b"".join(parts))
+    tmp.replace(out)
+    return out
+
+
+def _pcap_block(digit: str, position: int) -> str:
     return f"""
-  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>
+  <nop><action><exec play_pcap_audio="{dtmf_pcap(digit, position)}"/></action></nop>
   <pause milliseconds="250"/>
 """
 
@@ -121,12 +163,8 @@ def _pcap_block(digit: str) -> str:
 def _check_digits(digits: str, mode: DtmfMode) -> None:
     if mode == "info" and not set(digits) <= _INFO_DIGITS:
         raise ValueError(f"bad DTMF digits {digits!r}")
-    if mode == "rfc2833":
-        if not set(digits) <= set(PCAP_ORDER):
-            raise ValueError(f"no pcap for some of {digits!r}")
-        order = [PCAP_ORDER.index(d) for d in digits]
-        if order != sorted(set(order)):
-            raise ValueError(f"RFC 2833 pcaps must be played in the order {PCAP_ORDER}: {digits!r}")
+    if mode == "rfc2833" and not set(digits) <= set(_EVENT):
+        raise ValueError(f"no RFC 2833 event for some of {digits!r}")
 
 
 def uac_scenario(
@@ -138,30 +176,45 @@ def uac_scenario(
     ending: Ending = "wait_bye",
     hangup_after_ms: int = 3000,
     bye_timeout_ms: int = 30000,
+    steps: Sequence[tuple[int, str]] | None = None,
+    caller: str = "caller",
 ) -> str:
     """The caller scenario's XML: answer, DTMF ``digits`` by ``mode``, then ``ending``.
+
+    ``steps`` replaces ``digits``/``first_pause_ms``: a list of (pause in ms, digits) -- wait,
+    then press those keys ``gap_ms`` apart (a caller walking a menu). ``caller`` is the user
+    part of From (the caller ID Asterisk reports: a number, or a name for "unknown").
 
     ``wait_bye``: expect Asterisk to hang up within ``bye_timeout_ms`` (no pause after the
     last digit, so an early BYE is still taken). ``hangup``: pause ``hangup_after_ms`` after
     the digits and hang up; a BYE from Asterisk during that pause fails the call.
     """
-    _check_digits(digits, mode if digits else "none")
-    parts = [f'  <pause milliseconds="{first_pause_ms}"/>\n'] if digits else []
+    if steps is None:
+        steps = [(first_pause_ms, digits)] if digits else []
+    if not all(ch.isalnum() or ch in "+-_." for ch in caller) or not caller:
+        raise ValueError(f"bad caller {caller!r}")
+    parts: list[str] = []
     cseq = 2
-    for i, digit in enumerate(digits):
-        if i:
-            parts.append(f'  <pause milliseconds="{gap_ms}"/>\n')
-        if mode == "info":
-            parts.append(_info_block(digit, cseq))
-            cseq += 1
-        else:
-            parts.append(_pcap_block(digit))
+    position = 0
+    for pause_ms, keys in steps:
+        _check_digits(keys, mode if keys else "none")
+        if pause_ms > 0:
+            parts.append(f'  <pause milliseconds="{pause_ms}"/>\n')
+        for i, digit in enumerate(keys):
+            if i:
+                parts.append(f'  <pause milliseconds="{gap_ms}"/>\n')
+            if mode == "info":
+                parts.append(_info_block(digit, cseq))
+                cseq += 1
+            else:
+                parts.append(_pcap_block(digit, position))
+            position += 1
     end = (
         _end_wait_bye(bye_timeout_ms)
         if ending == "wait_bye"
         else _end_hangup(hangup_after_ms, cseq)
     )
-    text = (SCENARIOS / "uac_call.xml").read_text()
+    text = (SCENARIOS / "uac_call.xml").read_text().replace("sip:caller@", f"sip:{caller}@")
     return text.replace("<!-- DTMF -->", "".join(parts)).replace("<!-- END -->", end)
 
 

@@ -217,3 +217,18 @@ def test_listen_fastagi_binds_the_given_interface_and_backlog(demo_flow: Flow) -
     listen_fastagi(reactor, factory, "127.0.0.1", 4573, 2048)
     port, got, backlog, interface = reactor.tcpServers[0]
     assert (port, got, backlog, interface) == (4573, factory, 2048, "127.0.0.1")
+
+
+@pytest.mark.parametrize("recording, ended, reason, done", [
+    ("asterisk22_order_status_to_agent.txt", "exit", "queue", True),
+    ("asterisk22_caller_hangs_up.txt", "hangup", "caller_hangup", False),
+])
+def test_traffic_recorded_from_asterisk_22_replays(h: Harness, recording: str, ended: str,
+                                                   reason: str, done: bool) -> None:
+    """Real Asterisk 22.10.1 traffic (tests/integration/test_voice_e2e.py's calls)."""
+    h.replay(recording)
+    assert h.transport.disconnecting
+    outcome = h.proto.outcome
+    assert outcome is not None and (outcome.ended, outcome.reason) == (ended, reason)
+    assert (b'HOTLINE_DONE "1"' in h.transport.value()) is done
+    assert h.reactor.getDelayedCalls() == []

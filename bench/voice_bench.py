@@ -1,0 +1,862 @@
+"""Voice benchmark: Hotline over FastAGI vs Hotline over pyst2 process-per-call AGI vs the same
+menu written natively in Asterisk dialplan, on one sandbox Asterisk instance (``bench``).
+
+One call (bench/voice/uac_bench.xml, SIPp): INVITE, wait for the menu, key 1 (SIP INFO),
+digits 5678, the back-end lookup, "Result" + SAY DIGITS, Asterisk hangs up.
+
+Phases (the variants alternate inside every phase, so machine noise hits all of them):
+
+1. throughput: at each rate (calls/s, a bounded number of calls per step), every variant still
+   without a failure runs one step; a step passes when SIPp reports every call successful *and*
+   Asterisk's log shows every flow finished (``HOTLINE after-flow ... done=1 exit=hangup``
+   for Hotline, set by the Hotline server through HOTLINE_DONE; ``BENCH native done`` for the
+   dialplan). CPU per step: utime+stime deltas of Asterisk and of the Hotline server, and
+   Asterisk's reaped children (cutime+cstime: the process-per-call AGI scripts).
+2. latency: a moderate-load run per variant with Asterisk's millisecond log, verbose 3 and
+   ``agi set debug on``: DTMF -> next prompt, measured inside Asterisk the same way for all:
+   AGI: ``AGI Tx >> 200 result=<key or digits>`` -> the next ``AGI Rx << STREAM FILE/GET
+   DATA/SAY``; native: the first ``Executing`` after ``Read()`` -> ``Executing Read/Playback``.
+
+Run (root, sandbox built, ``asterisk_conf/sandbox.sh agi-venv`` done):
+    .venv/bin/python -m bench.voice_bench            # about 10 minutes
+    .venv/bin/python -m bench.voice_bench --quick    # about 3 minutes
+Everything listens on and sends to 127.0.0.1 only; the instance ``bench`` is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import datetime as dt
+import json
+import os
+import platform
+import re
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from asterisk_conf.render import CLASSIC_AGI_PREFIX, NATIVE_MENU_DID, agi_bind_dirs, render
+from cti.config import REPO_ROOT, Config
+from ivr_flows.voice.prompts import PromptStore
+
+HERE = Path(__file__).resolve().parent
+VOICE = HERE / "voice"
+RESULTS = HERE / "RESULTS.md"
+SANDBOX = REPO_ROOT / "asterisk_conf" / "sandbox.sh"
+LOOPBACK = "127.0.0.1"
+INSTANCE = "bench"
+SIP_PORT, AMI_PORT, FASTAGI_PORT = 17060, 17038, 17573
+ITR_PORT, CONSOLE_PORT, BACKEND_PORT = 17080, 17090, 17081
+RTP_START, RTP_END = 30000, 39999
+FLOW = "bench_menu"
+FASTAGI_DID = "4008007001"
+CLASSIC_DID = CLASSIC_AGI_PREFIX + FASTAGI_DID
+KEY, DIGITS = "1", "5678"
+PROMPTS = {"menu_file": "Press 1.", "code_file": "Enter code.", "result_file": "Result"}
+CACHE = Path.home() / ".cache" / "hotline" / "bench"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+FLOORS = {"vs_native": 0.8, "vs_classic": 10.0, "added_p95_ms": 20.0}
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    label: str
+    did: str
+    done_marker: str  # a log line per finished call
+
+
+FASTAGI = Variant("fastagi", "Hotline FastAGI", FASTAGI_DID,
+                  "HOTLINE after-flow flow=bench_menu agistatus=SUCCESS done=1 exit=hangup")
+CLASSIC = Variant("classic", "Hotline pyst2 AGI (process per call)", CLASSIC_DID,
+                  "HOTLINE after-flow flow=bench_menu agistatus=SUCCESS done=1 exit=hangup")
+NATIVE = Variant("native", "Native dialplan", NATIVE_MENU_DID, "BENCH native done")
+VARIANTS = (FASTAGI, CLASSIC, NATIVE)
+
+
+@dataclass(frozen=True)
+class Plan:
+    fast_rates: tuple[float, ...]  # FastAGI and native
+    classic_rates: tuple[float, ...]
+    step_s: float
+    latency_rate: float
+    latency_s: float
+
+
+FULL = Plan((10, 20, 40, 60, 80, 100, 120), (1, 2, 4, 6, 8, 12, 16), 15.0, 5.0, 15.0)
+QUICK = Plan((20, 60, 100), (1, 2, 4), 6.0, 5.0, 6.0)
+
+
+@dataclass
+class Cpu:
+    ast: float = 0.0
+    ast_children: float = 0.0
+    server: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return self.ast + self.ast_children + self.server
+
+
+@dataclass
+class Step:
+    variant: str
+    rate: float
+    calls: int
+    ok: int
+    failed: int
+    done: int
+    seconds: float
+    cpu: Cpu
+    note: str = ""
+    server_done: int | None = None  # FastAGI: calls the server recorded as finished
+
+    @property
+    def passed(self) -> bool:
+        server_ok = self.server_done is None or self.server_done == self.calls
+        return self.failed == 0 and self.ok == self.calls and self.done == self.calls \
+            and server_ok
+
+
+@dataclass
+class Latency:
+    variant: str
+    calls: int
+    menu_ms: list[float] = field(default_factory=list)
+    collect_ms: list[float] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- small helpers
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(own utime+stime, reaped children cutime+cstime) of ``pid``, in seconds."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    fields = text[text.rindex(")") + 2:].split()
+    # fields[0] is field 3 (state): utime=14, stime=15, cutime=16, cstime=17
+    own = int(fields[11]) + int(fields[12])
+    children = int(fields[13]) + int(fields[14])
+    return own / CLK_TCK, children / CLK_TCK
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    data = sorted(values)
+    k = (len(data) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(data) - 1)
+    return data[lo] + (data[hi] - data[lo]) * (k - lo)
+
+
+def free_port(kind: int = socket.SOCK_DGRAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_taken(port: int, kind: int) -> bool:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        if kind == socket.SOCK_STREAM:  # as servers bind (TIME_WAIT left by a last run is fine)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            return True
+    return False
+
+
+# ---------------------------------------------------------------- the sandbox instance
+
+
+class Sandbox:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.env = {**os.environ, "HOTLINE_SANDBOX_DIR": str(root)}
+
+    def run(self, *args: str, timeout: float = 120, check: bool = True) -> str:
+        proc = subprocess.run(["bash", str(SANDBOX), *args], env=self.env, capture_output=True,
+                              text=True, timeout=timeout, check=False)
+        if check and proc.returncode != 0:
+            raise RuntimeError(f"sandbox.sh {' '.join(args)} failed:\n{proc.stderr[-2000:]}")
+        return proc.stdout
+
+    def cli(self, command: str) -> str:
+        return self.run("cli", INSTANCE, command, timeout=30, check=False)
+
+    @property
+    def log_dir(self) -> Path:
+        return self.root / "instances" / INSTANCE / "log"
+
+    @property
+    def messages(self) -> Path:
+        return self.log_dir / "messages.log"
+
+    def pid(self) -> int:
+        state = Path(f"{self.root}.state") / f"{INSTANCE}.pid"
+        return int(state.read_text().strip())
+
+    def log_size(self) -> int:
+        return self.messages.stat().st_size if self.messages.exists() else 0
+
+    def log_since(self, mark: int) -> str:
+        if not self.messages.exists():
+            return ""
+        with self.messages.open("rb") as fh:
+            fh.seek(mark)
+            return fh.read().decode(errors="replace")
+
+
+def make_config(data_dir: Path, prompts_dir: Path, sandbox_dir: str) -> Config:
+    cfg = Config(data_dir=str(data_dir), flows_dir=str(VOICE),
+                 secret_key=secrets.token_urlsafe(32), log_level="WARNING")
+    backend = replace(cfg.backend, base_url=f"http://{LOOPBACK}:{BACKEND_PORT}",
+                      demo_port=BACKEND_PORT)
+    itr = replace(cfg.itr, port=ITR_PORT, public_url=f"http://{LOOPBACK}:{ITR_PORT}")
+    cfg = replace(cfg, backend=backend, itr=itr,
+                  console=replace(cfg.console, port=CONSOLE_PORT))
+    ast = replace(cfg.asterisk, sip_port=SIP_PORT, ami_port=AMI_PORT,
+                  ami_secret=secrets.token_urlsafe(24), rtp_start=RTP_START, rtp_end=RTP_END,
+                  dids={FASTAGI_DID: FLOW}, sandbox_dir=sandbox_dir)
+    prompts = replace(cfg.prompts, cache_dir=str(prompts_dir))
+    return replace(cfg, asterisk=ast, fastagi=replace(cfg.fastagi, port=FASTAGI_PORT),
+                   prompts=prompts)
+
+
+def prompt_files(prompts_dir: Path) -> dict[str, str]:
+    """The bench flow's fixed prompts (built here if missing): what native Read/Playback play."""
+    store = PromptStore(prompts_dir, "wav", {"en": "en-us"})
+    return {key: store.text_file("en", text) for key, text in PROMPTS.items()}
+
+
+def render_instance(cfg: Config, out: Path, files: dict[str, str], *, verbose: bool) -> Path:
+    """The bench instance's configuration: the project's render plus the bench's own pieces."""
+    if out.exists():
+        shutil.rmtree(out)
+    render(cfg, out, instance=INSTANCE)
+    ext = out / "extensions.conf"
+    text = ext.read_text()
+    native_line = f"exten => {NATIVE_MENU_DID},1,Goto(hotline-native-menu,s,1)"
+    for needle in (native_line, f"AGI(hotline-agi,{FLOW}", f"exten => {CLASSIC_DID},1,"):
+        if needle not in text:
+            raise RuntimeError(f"rendered extensions.conf has no {needle!r}: template changed?")
+    text = text.replace(native_line, f"exten => {NATIVE_MENU_DID},1,Goto(bench-native,s,1)")
+    # The per-call completion line as a NOTICE (same text), so throughput runs can log no
+    # verbose output at all and still count finished flows.
+    after = "exten => s,1,Verbose(1,HOTLINE after-flow "
+    if after not in text:
+        raise RuntimeError(f"rendered extensions.conf has no {after!r}: template changed?")
+    text = text.replace(after, "exten => s,1,Log(NOTICE,HOTLINE after-flow ")
+    native = (VOICE / "native.conf").read_text()
+    for key, path in files.items():
+        native = native.replace(f"@{{{key}}}", path)
+    ext.write_text(text + "\n" + native)
+    # Throughput runs log one NOTICE line per call (the after-flow / done lines), no verbose;
+    # latency runs log every dialplan step and AGI command with millisecond timestamps.
+    (out / "logger.conf").write_text(
+        "[general]\ndateformat = %F %T.%3q\n\n[logfiles]\n"
+        f"messages.log => notice,warning,error{',verbose(3)' if verbose else ''}\n")
+    return out
+
+
+# ---------------------------------------------------------------- SIPp
+
+
+def info_block(digit: str, cseq: int) -> str:
+    return f"""
+  <send retrans="500">
+    <![CDATA[
+      INFO [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [routes]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      CSeq: {cseq} INFO
+      Contact: <sip:caller@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Type: application/dtmf-relay
+      Content-Length: [len]
+
+      Signal={digit}
+      Duration=100
+    ]]>
+  </send>
+  <recv response="200"/>
+"""
+
+
+def scenario_xml(menu_pause_ms: int = 2000, code_pause_ms: int = 500, gap_ms: int = 150,
+                 bye_timeout_ms: int = 20000) -> str:
+    digits = []
+    for i, d in enumerate(DIGITS):
+        if i:
+            digits.append(f'  <pause milliseconds="{gap_ms}"/>\n')
+        digits.append(info_block(d, 3 + i))
+    text = (VOICE / "uac_bench.xml").read_text()
+    for key, value in (("@MENU_PAUSE@", str(menu_pause_ms)), ("@CODE_PAUSE@", str(code_pause_ms)),
+                       ("@BYE_TIMEOUT@", str(bye_timeout_ms)), ("@KEY@", info_block(KEY, 2)),
+                       ("@DIGITS@", "".join(digits))):
+        text = text.replace(key, value)
+    return text
+
+
+@dataclass
+class SippRun:
+    rc: int
+    ok: int
+    failed: int
+    seconds: float
+    errors: str
+
+
+def run_sipp(scenario: Path, did: str, rate: float, calls: int, work: Path,
+             per_call_s: float = 25) -> SippRun:
+    work.mkdir(parents=True, exist_ok=True)
+    stats = work / "stats.csv"
+    timeout = int(calls / rate + per_call_s + 10)
+    args = [
+        shutil.which("sipp") or "sipp", "-sf", str(scenario), "-s", did,
+        "-i", LOOPBACK, "-ci", LOOPBACK, "-cp", str(free_port()),
+        "-mi", LOOPBACK, "-mp", str(free_port() & ~1), "-p", str(free_port()),
+        "-r", f"{rate:g}", "-m", str(calls), "-l", str(max(calls, 10)),
+        "-timeout", f"{timeout}s", "-timeout_error", "-buff_size", "4194304",
+        "-nostdin", "-trace_err", "-error_file", str(work / "errors.log"),
+        "-trace_stat", "-stf", str(stats), "-fd", "1",
+        f"{LOOPBACK}:{SIP_PORT}",
+    ]  # fmt: skip
+    (work / "command.txt").write_text(shlex.join(args) + "\n")
+    start = time.monotonic()
+    try:
+        proc = subprocess.run(args, cwd=work, capture_output=True, text=True,
+                              timeout=timeout + 20, check=False)
+        rc = proc.returncode
+    except subprocess.TimeoutExpired:
+        rc = -9
+    seconds = time.monotonic() - start
+    ok = failed = 0
+    if stats.exists():
+        rows = list(csv.reader(stats.read_text(errors="replace").splitlines(), delimiter=";"))
+        if len(rows) >= 2:
+            head, last = rows[0], rows[-1]
+            with contextlib.suppress(ValueError, IndexError):
+                ok = int(last[head.index("SuccessfulCall(C)")])
+                failed = int(last[head.index("FailedCall(C)")])
+    errors_file = work / "errors.log"
+    errors = errors_file.read_text(errors="replace")[-2000:] if errors_file.exists() else ""
+    if rc == -9:
+        failed = max(failed, calls - ok)
+    return SippRun(rc, ok, failed, seconds, errors)
+
+
+# ---------------------------------------------------------------- the bench
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.plan = QUICK if args.quick else FULL
+        self.work = Path(tempfile.mkdtemp(prefix="hotline-voice-bench-"))
+        self.data_dir = CACHE / "data"
+        self.prompts_dir = CACHE / "prompts"
+        sandbox_dir = os.environ.get("HOTLINE_SANDBOX_DIR", "")
+        self.cfg = make_config(self.data_dir, self.prompts_dir, sandbox_dir)
+        self.sandbox = Sandbox(self.cfg.sandbox_dir)
+        self.server: subprocess.Popen[bytes] | None = None
+        self.server_log = self.work / "hotline-server.log"
+        self.scenario = self.work / "uac_bench.xml"
+        self.scenario.write_text(scenario_xml())
+        self.files: dict[str, str] = {}
+        self.asterisk_running = False
+
+    # -- setup / teardown
+
+    def check(self) -> None:
+        if os.geteuid() != 0:
+            raise SystemExit("voice bench: needs root (the sandbox uses chroot and mount)")
+        for tool in ("sipp", "espeak-ng", "ffmpeg"):
+            if not shutil.which(tool):
+                raise SystemExit(f"voice bench: {tool} is not installed")
+        for port, kind in ((SIP_PORT, socket.SOCK_DGRAM), (AMI_PORT, socket.SOCK_STREAM),
+                           (FASTAGI_PORT, socket.SOCK_STREAM), (ITR_PORT, socket.SOCK_STREAM),
+                           (CONSOLE_PORT, socket.SOCK_STREAM), (BACKEND_PORT, socket.SOCK_STREAM)):
+            if port_taken(port, kind):
+                raise SystemExit(f"voice bench: 127.0.0.1:{port} is in use (another bench run?)")
+
+    def setup(self) -> None:
+        self.check()
+        log(f"work dir {self.work}")
+        self.sandbox.run("build", timeout=1200)
+        self.sandbox.run("agi-venv", timeout=1200)
+        self.sandbox.run("stop", INSTANCE, check=False)  # a leftover of an interrupted run
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.prompts_dir.mkdir(parents=True, exist_ok=True)
+        self.files = prompt_files(self.prompts_dir)
+        self.start_server()
+
+    def start_server(self) -> None:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")},
+            "HOTLINE_DATA_DIR": str(self.data_dir),
+            "HOTLINE_FLOWS_DIR": str(VOICE),
+            "HOTLINE_LOG_LEVEL": "WARNING",
+            "HOTLINE_SECRET_KEY": self.cfg.secret_key,
+            "HOTLINE_PROMPTS_CACHE_DIR": str(self.prompts_dir),
+            "HOTLINE_FASTAGI_PORT": str(FASTAGI_PORT),
+            "HOTLINE_ITR_PORT": str(ITR_PORT),
+            "HOTLINE_ITR_PUBLIC_URL": f"http://{LOOPBACK}:{ITR_PORT}",
+            "HOTLINE_CONSOLE_PORT": str(CONSOLE_PORT),
+            "HOTLINE_BACKEND_DEMO_PORT": str(BACKEND_PORT),
+            "HOTLINE_BACKEND_BASE_URL": f"http://{LOOPBACK}:{BACKEND_PORT}",
+            "HOTLINE_ASTERISK_SANDBOX": "false",
+            "HOTLINE_ASTERISK_AMI_SECRET": self.cfg.asterisk.ami_secret,
+        }
+        hotline = REPO_ROOT / ".venv" / "bin" / "hotline"
+        fh = self.server_log.open("wb")
+        self.server = subprocess.Popen([str(hotline), "run", "--no-asterisk"], env=env,
+                                       stdout=fh, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.server.poll() is not None:
+                raise RuntimeError("hotline server exited:\n"
+                                   + self.server_log.read_text(errors="replace")[-3000:])
+            if port_taken(FASTAGI_PORT, socket.SOCK_STREAM) and \
+                    port_taken(BACKEND_PORT, socket.SOCK_STREAM):
+                log(f"hotline server up (pid {self.server.pid}), prompts pre-built")
+                return
+            time.sleep(0.2)
+        raise RuntimeError("hotline server did not listen within 60 s")
+
+    def start_asterisk(self, *, verbose: bool) -> None:
+        if self.asterisk_running:
+            self.stop_asterisk()
+        out = render_instance(self.cfg, self.work / f"etc-{'verbose' if verbose else 'quiet'}",
+                              self.files, verbose=verbose)
+        binds: list[str] = []
+        for d in agi_bind_dirs(self.cfg):  # classic AGI reads flows, prompts, secrets
+            binds += ["--bind", str(d)]
+        self.sandbox.log_dir.mkdir(parents=True, exist_ok=True)
+        for old in self.sandbox.log_dir.glob("*"):
+            if old.is_file():
+                old.unlink()
+        self.sandbox.run("start", INSTANCE, str(out), "--agi", *binds)
+        self.asterisk_running = True
+        if not verbose:
+            self.sandbox.cli("core set verbose 0")  # nobody reads the console during the bench
+        if verbose:
+            self.sandbox.cli("agi set debug on")
+        log(f"asterisk instance {INSTANCE} up (pid {self.sandbox.pid()}, "
+            f"{'verbose log + agi debug' if verbose else 'one log line per call'})")
+
+    def stop_asterisk(self) -> None:
+        if self.asterisk_running:
+            # keep its log for the report
+            with contextlib.suppress(OSError):
+                shutil.copy(self.sandbox.messages, self.work / f"messages-{time.time():.0f}.log")
+            self.sandbox.run("stop", INSTANCE, check=False)
+            self.asterisk_running = False
+
+    def teardown(self) -> None:
+        self.stop_asterisk()
+        if self.server is not None and self.server.poll() is None:
+            self.server.send_signal(signal.SIGTERM)
+            try:
+                self.server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.server.kill()
+                self.server.wait()
+
+    # -- one throughput step
+
+    def cpu(self) -> tuple[float, float, float]:
+        ast_own, ast_children = cpu_seconds(self.sandbox.pid())
+        assert self.server is not None
+        server_own, server_children = cpu_seconds(self.server.pid)
+        return ast_own, ast_children, server_own + server_children
+
+    @property
+    def calls_log(self) -> Path:
+        return self.data_dir / "calls.jsonl"  # the server's record of every finished call
+
+    def server_finished(self, mark: int) -> int | None:
+        """Calls the Hotline server recorded after ``mark`` as finished by the flow's own
+        hang-up exit (None if this server version keeps no calls.jsonl)."""
+        if not self.calls_log.exists():
+            return None
+        with self.calls_log.open("rb") as fh:
+            fh.seek(mark)
+            lines = fh.read().decode(errors="replace").splitlines()
+        done = 0
+        for line in lines:
+            with contextlib.suppress(ValueError, TypeError, AttributeError):
+                rec = json.loads(line)
+                done += (rec.get("flow") == FLOW and rec.get("ended") == "exit"
+                         and (rec.get("exit") or {}).get("kind") == "hangup")
+        return done
+
+    def step(self, variant: Variant, rate: float, seconds: float) -> Step:
+        calls = max(1, round(rate * seconds))
+        mark = self.sandbox.log_size()
+        calls_mark = self.calls_log.stat().st_size if self.calls_log.exists() else 0
+        before = self.cpu()
+        run = run_sipp(self.scenario, variant.did, rate, calls,
+                       self.work / f"{variant.name}-{rate:g}-{time.time():.0f}")
+        time.sleep(1.0)  # last AGI scripts exit, last log lines are written
+        after = self.cpu()
+        text = self.sandbox.log_since(mark)
+        done = sum(1 for line in text.splitlines()
+                   if "NOTICE[" in line and line.endswith(variant.done_marker))
+        other = sum(1 for line in text.splitlines() if "NOTICE[" in line
+                    and ("HOTLINE after-flow" in line or "BENCH native failed" in line)
+                    and not line.endswith(variant.done_marker))
+        leftover = self.sandbox.cli("core show channels count")
+        m = re.search(r"(\d+) active channels?", leftover)
+        note = ""
+        if m and int(m.group(1)):
+            note = f"{m.group(1)} channels left, hung up"
+            self.sandbox.cli("channel request hangup all")
+            time.sleep(1.0)
+        if other:
+            note = f"{other} flows ended in their failure branch; {note}".rstrip("; ")
+        if run.rc not in (0, 1) and not note:
+            note = f"sipp exit {run.rc}"
+        cpu = Cpu(after[0] - before[0], after[1] - before[1], after[2] - before[2])
+        st = Step(variant.name, rate, calls, run.ok, run.failed, done, run.seconds, cpu, note,
+                  self.server_finished(calls_mark) if variant is FASTAGI else None)
+        log(f"  {variant.name:8s} {rate:6g}/s  calls {calls:5d} ok {run.ok:5d} "
+            f"failed {run.failed:4d} done {done:5d}"
+            f"{'' if st.server_done is None else f' server {st.server_done:5d}'}  "
+            f"cpu/call {1000 * cpu.total / max(done, 1):6.1f} ms "
+            f"(ast {1000 * cpu.ast / max(done, 1):.1f} + children "
+            f"{1000 * cpu.ast_children / max(done, 1):.1f} + hotline "
+            f"{1000 * cpu.server / max(done, 1):.1f})  "
+            f"{'PASS' if st.passed else 'FAIL'} {note}")
+        if not st.passed and run.errors:
+            tail = run.errors.strip().splitlines()[-3:]
+            log("    sipp errors: " + " | ".join(line[:160] for line in tail))
+        return st
+
+    def throughput(self) -> list[Step]:
+        steps: list[Step] = []
+        self.start_asterisk(verbose=False)
+        log("throughput: FastAGI vs native, alternating at each rate")
+        alive = {FASTAGI.name: True, NATIVE.name: True}
+        for i, rate in enumerate(self.plan.fast_rates):
+            order = (FASTAGI, NATIVE) if i % 2 == 0 else (NATIVE, FASTAGI)
+            for v in order:
+                if alive[v.name]:
+                    st = self.step(v, rate, self.plan.step_s)
+                    steps.append(st)
+                    alive[v.name] = st.passed
+            if not any(alive.values()):
+                break
+        log("throughput: pyst2 process-per-call AGI (smaller steps)")
+        for rate in self.plan.classic_rates:
+            st = self.step(CLASSIC, rate, self.plan.step_s)
+            steps.append(st)
+            if not st.passed:
+                break
+        return steps
+
+    # -- latency
+
+    def latency(self, classic_rate: float) -> list[Latency]:
+        self.start_asterisk(verbose=True)
+        out: list[Latency] = []
+        for v in VARIANTS:
+            rate = self.plan.latency_rate if v is not CLASSIC else classic_rate
+            calls = max(5, round(rate * self.plan.latency_s))
+            mark = self.sandbox.log_size()
+            run = run_sipp(self.scenario, v.did, rate, calls,
+                           self.work / f"latency-{v.name}-{time.time():.0f}")
+            time.sleep(1.0)
+            lat = parse_latency(v, self.sandbox.log_since(mark))
+            log(f"  latency {v.name:8s} {rate:g}/s calls {calls} ok {run.ok} failed {run.failed}"
+                f"  menu p50/p95 {percentile(lat.menu_ms, 50):.1f}/"
+                f"{percentile(lat.menu_ms, 95):.1f} ms  collect p50/p95 "
+                f"{percentile(lat.collect_ms, 50):.1f}/{percentile(lat.collect_ms, 95):.1f} ms")
+            out.append(lat)
+        self.stop_asterisk()
+        return out
+
+
+# ---------------------------------------------------------------- log parsing
+
+_LINE = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3})\] \w+\[\d+\](?:\[(C-[0-9a-f]+)\])?"
+                   r" [\w.]+: (.*)$")
+_AGI = re.compile(r"<(?P<chan>[^>]+)>AGI (?P<dir>Tx >>|Rx <<) (?P<text>.*)$")
+_EXEC = re.compile(r"Executing \[(?P<ext>[^@]+)@(?P<ctx>[\w-]+):(?P<prio>\d+)\] (?P<app>\w+)\("
+                   r"\"(?P<chan>[^\"]+)\"")
+_PROMPT_CMDS = ("STREAM FILE", "GET DATA", "SAY ", "CONTROL STREAM FILE", "GET OPTION")
+
+
+def _ts(text: str) -> float:
+    return dt.datetime.strptime(text, "%Y-%m-%d %H:%M:%S.%f").timestamp()
+
+
+def parse_latency(variant: Variant, text: str) -> Latency:
+    """DTMF -> next prompt per call, from Asterisk's own log (see the module docstring)."""
+    per_chan: dict[str, list[tuple[float, str, str]]] = {}
+    for line in text.splitlines():
+        m = _LINE.match(line)
+        if not m:
+            continue
+        ts, body = _ts(m.group(1)), m.group(3)
+        a = _AGI.search(body)
+        if a:
+            per_chan.setdefault(a["chan"], []).append((ts, a["dir"], a["text"]))
+            continue
+        e = _EXEC.search(body)
+        if e and e["ctx"] == "bench-native":
+            per_chan.setdefault(e["chan"], []).append((ts, "exec", e["app"]))
+    lat = Latency(variant.name, 0)
+    for events in per_chan.values():
+        if variant is NATIVE:
+            menu, collect = _native_steps(events)
+        else:
+            menu, collect = _agi_steps(events)
+        if menu is not None or collect is not None:
+            lat.calls += 1
+        if menu is not None:
+            lat.menu_ms.append(menu)
+        if collect is not None:
+            lat.collect_ms.append(collect)
+    return lat
+
+
+def _next_prompt(events: list[tuple[float, str, str]], start: int) -> float | None:
+    for ts, kind, text in events[start + 1:]:
+        if kind == "Rx <<" and text.upper().startswith(_PROMPT_CMDS):
+            return ts
+    return None
+
+
+def _agi_steps(events: list[tuple[float, str, str]]) -> tuple[float | None, float | None]:
+    menu = collect = None
+    key_reply = f"200 result={ord(KEY)}"
+    for i, (ts, kind, text) in enumerate(events):
+        if kind != "Tx >>":
+            continue
+        if menu is None and (text == key_reply or text.startswith(key_reply + " ")):
+            nxt = _next_prompt(events, i)
+            menu = None if nxt is None else 1000 * (nxt - ts)
+        elif collect is None and text.startswith(f"200 result={DIGITS}"):
+            nxt = _next_prompt(events, i)
+            collect = None if nxt is None else 1000 * (nxt - ts)
+    return menu, collect
+
+
+def _native_steps(events: list[tuple[float, str, str]]) -> tuple[float | None, float | None]:
+    """Read(KEY) returns (the next app starts) -> Read(CODE) starts; Read(CODE) returns ->
+    Playback(result) starts."""
+    apps = [(ts, app) for ts, kind, app in events if kind == "exec"]
+    reads = [i for i, (_, app) in enumerate(apps) if app == "Read"]
+    menu = collect = None
+    if len(reads) >= 2 and reads[0] + 1 < len(apps):
+        menu = 1000 * (apps[reads[1]][0] - apps[reads[0] + 1][0])
+        after = reads[1] + 1
+        play = next((j for j in range(after, len(apps)) if apps[j][1] == "Playback"), None)
+        if after < len(apps) and play is not None:
+            collect = 1000 * (apps[play][0] - apps[after][0])
+    return menu, collect
+
+
+# ---------------------------------------------------------------- report
+
+
+def best_rate(steps: Sequence[Step], variant: str) -> float:
+    passed = [s.rate for s in steps if s.variant == variant and s.passed]
+    return max(passed) if passed else 0.0
+
+
+def cpu_per_call(steps: Sequence[Step], variant: str) -> tuple[float, Cpu]:
+    """Total CPU / completed calls over the variant's passing steps (ms, and the parts in ms)."""
+    chosen = [s for s in steps if s.variant == variant and s.passed]
+    calls = sum(s.done for s in chosen)
+    if not calls:
+        return float("nan"), Cpu()
+    parts = Cpu(sum(s.cpu.ast for s in chosen) * 1000 / calls,
+                sum(s.cpu.ast_children for s in chosen) * 1000 / calls,
+                sum(s.cpu.server for s in chosen) * 1000 / calls)
+    return parts.total, parts
+
+
+def report(steps: Sequence[Step], lats: Sequence[Latency], command: str, started: float,
+           quick: bool) -> str:
+    rates = {v.name: best_rate(steps, v.name) for v in VARIANTS}
+    lat = {x.variant: x for x in lats}
+    nat = lat.get(NATIVE.name)
+    lines = [
+        f"Run {time.strftime('%Y-%m-%d %H:%M', time.localtime(started))} "
+        f"({'quick' if quick else 'full'}, {(time.time() - started) / 60:.1f} min), "
+        f"machine: {os.cpu_count()} CPUs, {platform.platform()}, load average before the run "
+        f"{os.getloadavg()[0]:.2f} (other jobs were running on this machine: noisy figures).",
+        "",
+        f"Command: `{command}`",
+        "",
+        "| Variant | Max calls/s, 0 failed | CPU/call (Asterisk + AGI children + Hotline) |"
+        " DTMF->prompt menu p50/p95 | DTMF->prompt after lookup p50/p95 |",
+        "|---|---|---|---|---|",
+    ]
+    for v in VARIANTS:
+        total, parts = cpu_per_call(steps, v.name)
+        x = lat.get(v.name)
+        menu = f"{percentile(x.menu_ms, 50):.1f} / {percentile(x.menu_ms, 95):.1f} ms" if x \
+            else "-"
+        coll = f"{percentile(x.collect_ms, 50):.1f} / {percentile(x.collect_ms, 95):.1f} ms" \
+            if x else "-"
+        lines.append(f"| {v.label} | {rates[v.name]:g} | {total:.1f} ms ({parts.ast:.1f} + "
+                     f"{parts.ast_children:.1f} + {parts.server:.1f}) | {menu} | {coll} |")
+    lines.append("")
+    fa, na, cl = rates[FASTAGI.name], rates[NATIVE.name], rates[CLASSIC.name]
+    vs_native = fa / na if na else float("nan")
+    vs_classic = fa / cl if cl else float("inf")
+    added: dict[str, float] = {}
+    if nat and FASTAGI.name in lat:
+        f = lat[FASTAGI.name]
+        added["menu"] = percentile(f.menu_ms, 95) - percentile(nat.menu_ms, 95)
+        added["lookup"] = percentile(f.collect_ms, 95) - percentile(nat.collect_ms, 95)
+    top = max(fa, na)
+    cap = max(FULL.fast_rates if not quick else QUICK.fast_rates)
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "**MISSED**"
+
+    lines += [
+        "Floors:",
+        f"- FastAGI / native calls/s = {fa:g} / {na:g} = {vs_native:.2f} (floor "
+        f"{FLOORS['vs_native']}): {verdict(vs_native >= FLOORS['vs_native'])}"
+        + (f"; both reached the highest rate tried ({cap:g}/s), so this is a lower bound on "
+           "neither" if top >= cap and fa == na else ""),
+        f"- FastAGI / pyst2 process-per-call calls/s = {fa:g} / {cl:g} = {vs_classic:.1f}x "
+        f"(floor {FLOORS['vs_classic']:g}x): {verdict(vs_classic >= FLOORS['vs_classic'])}",
+    ]
+    for step_name, value in added.items():
+        lines.append(f"- p95 added latency vs native, {step_name} step = {value:.1f} ms (floor "
+                     f"< {FLOORS['added_p95_ms']:g} ms): "
+                     f"{verdict(value < FLOORS['added_p95_ms'])}")
+    lines += ["", "Steps (rate, calls, SIPp ok/failed, flows finished per Asterisk's log, "
+              "CPU per finished call):", "", "| Variant | Rate/s | Calls | OK | Failed | Done |"
+              " Server done | CPU/call ms (ast+children+hotline) | Note |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for s in steps:
+        per = 1000 / max(s.done, 1)
+        server = "-" if s.server_done is None else str(s.server_done)
+        lines.append(f"| {s.variant} | {s.rate:g} | {s.calls} | {s.ok} | {s.failed} | {s.done} |"
+                     f" {server} |"
+                     f" {s.cpu.total * per:.1f} ({s.cpu.ast * per:.1f}+"
+                     f"{s.cpu.ast_children * per:.1f}+{s.cpu.server * per:.1f}) |"
+                     f" {'pass' if s.passed else 'FAIL'} {s.note} |")
+    lines.append("")
+    lines.append("Latency samples (calls parsed): " + ", ".join(
+        f"{x.variant} {x.calls} (menu {len(x.menu_ms)}, lookup {len(x.collect_ms)})"
+        for x in lats))
+    return "\n".join(lines)
+
+
+NOTES = """\
+What is measured (bench/voice_bench.py, bench/voice/):
+
+- One call: INVITE, menu prompt, key 1 by SIP INFO, 4 digits (5678), a lookup, "Result" +
+  SayDigits/SAY DIGITS (25), Asterisk hangs up. Same prompt files (espeak-ng, 8 kHz WAV) for
+  all three. Flow: bench/voice/bench_menu.yaml; dialplan: bench/voice/native.conf; caller:
+  bench/voice/uac_bench.xml (SIPp, `-buff_size 4194304`, bounded `-m`/`-timeout`).
+- Hotline variants do a real lookup: GET /orders/1234{code} on the demo back-end, served by
+  the Hotline server itself (in-process Flask app on Twisted's WSGI server, called over HTTP
+  on 127.0.0.1 by the action runner). **The native variant does not**: its "lookup" is a `Set`
+  of a fixed value (the sandbox loads no CURL/ODBC module), so native is an upper bound that
+  pays nothing for the back-end.
+- A rate passes when SIPp counts every call successful and Asterisk's log shows every flow
+  finished (`HOTLINE after-flow ... done=1 exit=hangup`, i.e. the Hotline server set
+  HOTLINE_DONE=1 after the lookup said "ok"; `BENCH native done` for the dialplan). For
+  throughput runs the bench instance logs no verbose output, only these lines (the rendered
+  after-flow `Verbose(1, ...)` is turned into `Log(NOTICE, ...)` with the same text). For
+  FastAGI the server's own record (`<data_dir>/calls.jsonl`: ended=exit, exit kind hangup)
+  must count every call too ("Server done"). Variants
+  alternate at every rate; a variant stops at its first failing rate.
+- CPU/call: /proc/<pid>/stat deltas over each passing step: Asterisk utime+stime, Asterisk's
+  reaped children cutime+cstime (the process-per-call AGI scripts, Python 3.13 in the chroot),
+  and the Hotline server (twistd reactor + thread pools + the demo back-end). SIPp is not
+  counted.
+- Latency (a separate run at moderate load with verbose 3, millisecond timestamps and
+  `agi set debug on`; throughput runs log one line per call): AGI variants from `AGI Tx >>
+  200 result=49` (key 1) / `200 result=5678` to the next `AGI Rx << GET DATA/STREAM FILE/SAY`;
+  native from the first dialplan step after `Read()` to `Read()`/`Playback()` starting. The
+  "after lookup" step includes the HTTP lookup for Hotline and nothing for native.
+- How a Hotline variant fails: Asterisk's AGI discards DTMF that arrives while no AGI command
+  is running. The caller presses keys at fixed times (2 s after the answer, then 0.5 s after
+  the menu key); when the handler is slow to send its next command (a CPU-starved server, an
+  AGI process still starting), the key is lost and the flow takes its failure branch (exit
+  queue, a failed SIPp call, "flows ended in their failure branch" in the step notes).
+- The classic AGI variant is the project's own: `AGI(hotline-agi,bench_menu,--config=...)`
+  as rendered by asterisk_conf/render.py, i.e. pyst2 in a Python 3.13 venv inside the chroot,
+  one process per call, reading the rendered hotline-agi.toml and the bind-mounted flows,
+  prompt cache and data dir.
+"""
+
+
+def write_results(section: str) -> None:
+    start, end = "<!-- voice:start -->", "<!-- voice:end -->"
+    title = "## Voice: FastAGI vs pyst2 AGI vs native dialplan"
+    body = f"{start}\n{title}\n\n{section}\n\n{NOTES}{end}"
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    if start in text and end in text:
+        pre, rest = text.split(start, 1)
+        post = rest.split(end, 1)[1]
+        text = pre + body + post
+    else:
+        text = text.rstrip("\n") + "\n\n" + body + "\n"
+    RESULTS.write_text(text)
+
+
+@contextlib.contextmanager
+def bench(args: argparse.Namespace) -> Iterator[Bench]:
+    b = Bench(args)
+    try:
+        b.setup()
+        yield b
+    finally:
+        b.teardown()
+        log(f"logs kept in {b.work}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.voice_bench",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a 2-3 minute run (fewer, shorter "
+                        "steps)")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md")
+    parser.add_argument("--skip-throughput", action="store_true",
+                        help="latency only (debugging the harness)")
+    args = parser.parse_args(argv)
+    command = ".venv/bin/python -m bench.voice_bench" + (" --quick" if args.quick else "")
+    started = time.time()
+    with bench(args) as b:
+        steps = [] if args.skip_throughput else b.throughput()
+        classic_max = best_rate(steps, CLASSIC.name) or 1.0
+        lats = b.latency(min(b.plan.latency_rate, max(1.0, classic_max / 2)))
+    section = report(steps, lats, command, started, args.quick)
+    print()
+    print(section)
+    if not args.no_write:
+        write_results(section)
+        log(f"wrote the voice section of {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

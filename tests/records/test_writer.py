@@ -1,0 +1,213 @@
+"""The background writer: batching, threads, outages, overflow, close; on SQLite and PostgreSQL.
+
+Outages are real: on SQLite another connection holds the write lock (the writer's engine gets
+a short busy timeout), on PostgreSQL the database refuses connections and the writer's
+connections are terminated.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import event, func, select
+
+from cti.records.db import SessionFactory, dispose, make_engine, make_session_factory
+from cti.records.events import RecordEvent
+from cti.records.models import Interaction, InteractionEvent
+from cti.records.writer import REJECTED_FILE, SPILL_FILE, CommitReport, RecordWriter
+
+T0 = datetime(2026, 3, 4, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def writer_factory(db_url: str) -> Iterator[SessionFactory]:
+    """The writer's own session factory; on SQLite a short busy timeout so a lock shows."""
+    engine = make_engine(db_url)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _short_busy(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.execute("PRAGMA busy_timeout=50")
+
+    factory = make_session_factory(engine)
+    yield factory
+    dispose(factory)
+
+
+@contextmanager
+def outage(db_url: str) -> Iterator[None]:
+    if db_url.startswith("sqlite"):
+        conn = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
+        conn.execute("BEGIN EXCLUSIVE")
+        try:
+            yield
+        finally:
+            conn.execute("ROLLBACK")
+            conn.close()
+        return
+    user, _, rest = db_url.removeprefix("postgresql+psycopg://").partition("@")
+    name = rest.rsplit("/", 1)[1]
+    with psycopg.connect(
+        host="127.0.0.1", port=5432, dbname="test", user=user, autocommit=True
+    ) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        )
+        try:
+            yield
+        finally:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+
+
+def events_for(iid: str, n_extra: int = 3) -> list[RecordEvent]:
+    events = [
+        RecordEvent(
+            iid, T0, "interaction_started", {"channel": "chat", "identities": {"chat": iid}}
+        )
+    ]
+    events += [
+        RecordEvent(iid, T0 + timedelta(seconds=i + 1), "ivr_step", {"node": f"n{i}"})
+        for i in range(n_extra)
+    ]
+    return events
+
+
+def counts(factory: SessionFactory) -> tuple[int, int]:
+    with factory() as s:
+        return (
+            int(s.scalar(select(func.count()).select_from(InteractionEvent)) or 0),
+            int(s.scalar(select(func.count()).select_from(Interaction)) or 0),
+        )
+
+
+def test_events_from_several_threads_all_land(
+    session_factory: SessionFactory, writer_factory: SessionFactory, tmp_path: Path
+) -> None:
+    reports: list[CommitReport] = []
+    writer = RecordWriter(writer_factory, spill_dir=tmp_path, on_commit=reports.append)
+
+    def produce(thread: int) -> None:
+        for n in range(40):
+            for e in events_for(f"t{thread}-{n}"):
+                writer.submit(e)
+
+    threads = [threading.Thread(target=produce, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert writer.flush(30)
+    assert counts(session_factory) == (4 * 40 * 4, 4 * 40)
+    assert sum(len(r.latencies_s) for r in reports) == 640
+    assert len(reports) < 640  # batched
+    with session_factory() as s:
+        paths = set(s.scalars(select(Interaction.ivr_path)))
+    assert paths == {"n0 > n1 > n2"}
+    assert writer.close()
+    assert writer.stats().committed == 640
+
+
+def test_a_database_outage_is_retried_without_losing_events(
+    db_url: str, session_factory: SessionFactory, writer_factory: SessionFactory, tmp_path: Path
+) -> None:
+    writer = RecordWriter(writer_factory, spill_dir=tmp_path, retry_max_s=0.2)
+    for e in events_for("before"):
+        writer.submit(e)
+    assert writer.flush(10)
+    with outage(db_url):
+        for e in events_for("during"):
+            writer.submit(e)
+        time.sleep(1.0)
+        if db_url.startswith("sqlite"):  # readers still work in WAL mode: nothing new landed
+            assert counts(session_factory)[0] == 4
+    assert writer.flush(30)
+    assert writer.stats().retries > 0
+    assert counts(session_factory) == (8, 2)
+    assert writer.close()
+
+
+def test_a_full_queue_spills_to_disk_and_is_replayed(
+    db_url: str, session_factory: SessionFactory, writer_factory: SessionFactory, tmp_path: Path
+) -> None:
+    writer = RecordWriter(writer_factory, spill_dir=tmp_path, max_queue=5, retry_max_s=0.2)
+    with outage(db_url):
+        started = time.monotonic()
+        for n in range(25):
+            for e in events_for(f"s{n}"):
+                writer.submit(e)
+        assert time.monotonic() - started < 5.0  # never waits for the database (busy CI: slack)
+        assert writer.stats().spilled > 0
+        assert (tmp_path / SPILL_FILE).exists()
+    assert writer.flush(30)
+    assert counts(session_factory) == (100, 25)
+    assert not (tmp_path / SPILL_FILE).exists()
+    assert writer.close()
+
+
+def test_close_commits_what_is_queued(
+    session_factory: SessionFactory, writer_factory: SessionFactory, tmp_path: Path
+) -> None:
+    writer = RecordWriter(writer_factory, spill_dir=tmp_path, batch_ms=500)
+    for n in range(30):
+        for e in events_for(f"c{n}"):
+            writer.submit(e)
+    assert writer.close(timeout=20)
+    assert counts(session_factory) == (120, 30)
+
+
+def test_what_cannot_be_written_by_close_is_replayed_by_the_next_writer(
+    db_url: str, session_factory: SessionFactory, writer_factory: SessionFactory, tmp_path: Path
+) -> None:
+    writer = RecordWriter(writer_factory, spill_dir=tmp_path, retry_max_s=0.1)
+    with outage(db_url):
+        for e in events_for("late"):
+            writer.submit(e)
+        assert not writer.close(timeout=0.5)
+    assert (tmp_path / SPILL_FILE).exists()
+    assert counts(session_factory) == (0, 0)
+    again = RecordWriter(writer_factory, spill_dir=tmp_path)
+    deadline = time.monotonic() + 20
+    while counts(session_factory) != (4, 1) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert counts(session_factory) == (4, 1)
+    assert again.close()
+    assert list(tmp_path.glob("*.jsonl")) == []
+
+
+def test_a_resubmitted_event_is_stored_once(
+    session_factory: SessionFactory, writer_factory: SessionFactory, tmp_path: Path
+) -> None:
+    writer = RecordWriter(writer_factory, spill_dir=tmp_path)
+    events = events_for("dup")
+    for e in events + events:
+        writer.submit(e)
+    assert writer.close()
+    assert counts(session_factory) == (4, 1)
+    assert writer.stats().duplicates == 4
+
+
+def test_a_bad_event_is_dead_lettered_and_the_rest_lands(
+    session_factory: SessionFactory, writer_factory: SessionFactory, tmp_path: Path
+) -> None:
+    writer = RecordWriter(writer_factory, spill_dir=tmp_path, batch_ms=200)
+    bad = RecordEvent("bad", T0, "ivr_step", {"node": "x", "blob": object()})
+    writer.submit(events_for("good1")[0])
+    writer.submit(bad)
+    writer.submit(events_for("good2")[0])
+    assert writer.flush(20)
+    assert writer.close()
+    assert counts(session_factory)[0] == 2
+    assert writer.stats().rejected == 1
+    assert bad.event_id in (tmp_path / REJECTED_FILE).read_text()
