@@ -114,17 +114,21 @@ def event_stream() -> Iterator[RecordEvent]:
             live.pop(pick)
 
 
-def latency(url: str, seconds: float, rate: float, spill: Path) -> dict[str, float]:
+def latency(
+    url: str, seconds: float, rate: float, spill: Path, batch_ms: float
+) -> dict[str, float]:
     upgrade(url)
     factory = make_session_factory(url)
     latencies: list[float] = []
+    reports: list[CommitReport] = []
     lock = threading.Lock()
 
     def on_commit(report: CommitReport) -> None:
         with lock:
             latencies.extend(report.latencies_s)
+            reports.append(report)
 
-    writer = RecordWriter(factory, spill_dir=spill, on_commit=on_commit)
+    writer = RecordWriter(factory, spill_dir=spill, batch_ms=batch_ms, on_commit=on_commit)
     stream = event_stream()
     total = int(seconds * rate)
     submit_times: list[float] = []
@@ -144,6 +148,7 @@ def latency(url: str, seconds: float, rate: float, spill: Path) -> dict[str, flo
     stats = writer.stats()
     dispose(factory)
     assert len(latencies) == total and stats.spilled == 0
+    commits = [r.commit_s for r in reports]
     return {
         "events": total,
         "rate": total / elapsed,
@@ -151,6 +156,11 @@ def latency(url: str, seconds: float, rate: float, spill: Path) -> dict[str, flo
         "p99_ms": pct(latencies, 99) * 1000,
         "max_ms": max(latencies) * 1000,
         "submit_p99_us": pct(submit_times, 99) * 1e6,
+        "batches": len(reports),
+        "batch_avg": total / len(reports),
+        "commit_p50_ms": pct(commits, 50) * 1000,
+        "commit_p99_ms": pct(commits, 99) * 1000,
+        "db_busy": sum(commits) / elapsed,  # share of wall time the writer spent in commits
     }
 
 
@@ -282,6 +292,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--queries", type=int, default=2000)
+    parser.add_argument("--batch-ms", type=float, default=20.0, help="RecordWriter batch_ms")
     args = parser.parse_args()
     CACHE.mkdir(parents=True, exist_ok=True)
     user = pg_user()
@@ -293,9 +304,15 @@ def main() -> None:
     lat_pg_url = pg_url(user, "hotline_bench_latency", fresh=True)
     lat = {
         "SQLite": latency(
-            f"sqlite:///{lat_sqlite_path}", args.seconds, args.rate, CACHE / "spill-sqlite"
+            f"sqlite:///{lat_sqlite_path}",
+            args.seconds,
+            args.rate,
+            CACHE / "spill-sqlite",
+            args.batch_ms,
         ),
-        "PostgreSQL": latency(lat_pg_url, args.seconds, args.rate, CACHE / "spill-pg"),
+        "PostgreSQL": latency(
+            lat_pg_url, args.seconds, args.rate, CACHE / "spill-pg", args.batch_ms
+        ),
     }
 
     hist_sqlite = f"sqlite:///{CACHE / 'history.db'}"
@@ -319,18 +336,22 @@ def main() -> None:
         "(SQLite file in WAL mode; PostgreSQL 127.0.0.1 local). Command:",
         "",
         "    .venv/bin/python bench/records_bench.py "
-        f"--seconds {args.seconds:g} --rate {args.rate:g} --queries {args.queries}",
+        f"--seconds {args.seconds:g} --rate {args.rate:g} --queries {args.queries} "
+        f"--batch-ms {args.batch_ms:g}",
         "",
         f"### Event-to-commit latency ({args.rate:g} events/s for {args.seconds:g} s "
-        "through RecordWriter; target p99 < 200 ms)",
+        f"through RecordWriter, batch_ms={args.batch_ms:g}; target p99 < 200 ms)",
         "",
-        "| backend | events | achieved rate | p50 | p99 | max | submit() p99 |",
-        "|---|---|---|---|---|---|---|",
+        "| backend | events | achieved rate | p50 | p99 | max | submit() p99 "
+        "| batches | events/batch | commit p50 | commit p99 | writer busy |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in lat.items():
         lines.append(
             f"| {name} | {r['events']:.0f} | {r['rate']:.0f}/s | {r['p50_ms']:.1f} ms "
-            f"| {r['p99_ms']:.1f} ms | {r['max_ms']:.1f} ms | {r['submit_p99_us']:.0f} µs |"
+            f"| {r['p99_ms']:.1f} ms | {r['max_ms']:.1f} ms | {r['submit_p99_us']:.0f} µs "
+            f"| {r['batches']:.0f} | {r['batch_avg']:.1f} | {r['commit_p50_ms']:.1f} ms "
+            f"| {r['commit_p99_ms']:.1f} ms | {r['db_busy']:.0%} |"
         )
     lines += [
         "",

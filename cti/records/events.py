@@ -1,12 +1,13 @@
-"""Interaction events: append one, and project it onto its ``interactions`` row.
+"""Interaction events: append them, and project them onto their ``interactions`` rows.
 
-Every state change of an interaction is a ``RecordEvent``. ``record(session, event)`` inserts
-it into ``interaction_events`` and updates the interaction row in the same transaction, so
-live figures and history come from one stream. The event id is chosen by the client: a retried
-write of the same event is recognised and changes nothing.
+Every state change of an interaction is a ``RecordEvent``. ``record_batch(session, events)``
+inserts them into ``interaction_events`` and updates the interaction rows in the same
+transaction, so live figures and history come from one stream; the batch is folded in memory
+and each touched row written once (``record(session, event)`` is a batch of one). The event id
+is chosen by the client: a retried write of the same event is recognised and changes nothing.
 
 The projection itself is pure (``apply``: projection + event -> projection), so the row can
-always be rebuilt from the events (``rebuild``); an event older than the last one applied
+always be rebuilt from the events; an event older than the last one applied
 (a replayed spill, a late writer) triggers such a rebuild, so the row never depends on the
 order in which events were written. Time is never read here: ``at`` comes with the event.
 """
@@ -14,18 +15,19 @@ order in which events were written. Time is never read here: ``at`` comes with t
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from cti.records import customers
-from cti.records.customers import insert_ignoring
-from cti.records.models import CHANNELS, Interaction, InteractionEvent
+from cti.records.models import CHANNELS, Customer, Interaction, InteractionEvent
 
 ENDED_BY = ("caller", "agent", "system")
 OFFER_OUTCOMES = ("accepted", "rejected", "timeout", "cancelled")
@@ -237,91 +239,183 @@ def apply(p: Projection, type_: str, at: datetime, data: dict[str, Any]) -> Proj
     return p  # offer_outcome: kept in the timeline only
 
 
-def _projection_of(row: Interaction) -> Projection:
-    return Projection(**{name: getattr(row, name) for name in FIELDS})
+_ROWS = Interaction.metadata.tables[Interaction.__tablename__]
+_EVENTS = InteractionEvent.metadata.tables[InteractionEvent.__tablename__]
+_STATE = (*FIELDS, "event_count", "last_event_at")  # what every row update writes
+_ALL = (*_STATE, "customer_id")
 
 
-def _store(row: Interaction, p: Projection) -> None:
-    for name in FIELDS:
-        if getattr(row, name) != getattr(p, name):
-            setattr(row, name, getattr(p, name))
+@dataclass
+class _Row:
+    """One interaction touched by a batch, updated in memory and written once."""
 
+    projection: Projection
+    customer_id: int | None
+    event_count: int
+    last_event_at: datetime | None
+    new: bool  # not stored yet: INSERT, not UPDATE
+    customer_changed: bool = False
+    events: list[RecordEvent] = field(default_factory=list)  # this batch's new events
 
-def _interaction_row(session: Session, interaction_id: str) -> Interaction:
-    row = session.get(Interaction, interaction_id)
-    if row is not None:
-        return row
-    stmt = insert_ignoring(session, Interaction.__table__).values(
-        id=interaction_id,
-        outcome="in_progress",
-        offers=0,
-        ivr_path="",
-        self_service="",
-        event_count=0,
-    )
-    session.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
-    row = session.get(Interaction, interaction_id)
-    assert row is not None
-    return row
-
-
-def _link_customer(session: Session, row: Interaction, event: RecordEvent) -> None:
-    found = customers.identities_from(event.data.get("identities"))
-    if not found:
-        return
-    if row.customer_id is None:
-        row.customer_id = customers.identify(session, found, event.at)
-        return
-    for identity in found:
-        row.customer_id = customers.link(session, row.customer_id, identity, event.at)
+    def columns(self, names: tuple[str, ...]) -> dict[str, Any]:
+        return {name: getattr(self.projection if name in FIELDS else self, name) for name in names}
 
 
 def record(session: Session, event: RecordEvent) -> bool:
     """Append ``event`` and update its interaction row (in the caller's transaction).
 
     Returns False, changing nothing, if an event with this ``event_id`` is already stored.
-    Row changes are flushed with the transaction (or the next explicit flush), so a batch of
-    events on one interaction costs one UPDATE, not one per event.
     """
-    with session.no_autoflush:
-        return _record(session, event)
+    return record_batch(session, [event])[0]
 
 
-def _record(session: Session, event: RecordEvent) -> bool:
-    row = _interaction_row(session, event.interaction_id)
-    stmt = insert_ignoring(session, InteractionEvent.__table__).values(
-        event_id=event.event_id,
-        interaction_id=event.interaction_id,
-        at=event.at,
-        type=event.type,
-        data=event.data,
-    )
-    stmt = stmt.on_conflict_do_nothing(index_elements=["event_id"]).returning(
-        InteractionEvent.__table__.c.id
-    )
-    if session.execute(stmt).first() is None:  # already stored: a retried write
-        return False
-    _link_customer(session, row, event)
-    if row.last_event_at is None or event.at >= row.last_event_at:
-        _store(row, apply(_projection_of(row), event.type, event.at, event.data))
-        row.last_event_at = event.at
-        row.event_count = (row.event_count or 0) + 1
+def record_batch(session: Session, events: Sequence[RecordEvent]) -> list[bool]:
+    """Append ``events`` and update their interaction rows, in the caller's transaction.
+
+    The statements do not grow with the batch: one SELECT for the event ids already stored,
+    one for the rows of the interactions touched, one INSERT of the new rows, one of the new
+    events, one executemany UPDATE of the existing rows (two if some rows got a customer);
+    plus the customer look-ups of events that carry identities, and one SELECT of the stored
+    events of the interactions that got an event older than their last applied one (they are
+    rebuilt from all their events).
+    Returns, per event, False if its ``event_id`` was already stored (or came earlier in the
+    batch): such an event changes nothing.
+    """
+    stored = _stored_event_ids(session, {e.event_id for e in events})
+    fresh: list[RecordEvent] = []
+    applied: list[bool] = []
+    for event in events:
+        applied.append(event.event_id not in stored)
+        if applied[-1]:
+            stored.add(event.event_id)
+            fresh.append(event)
+    if not fresh:
+        return applied
+    rows = _load_rows(session, {e.interaction_id for e in fresh})
+    for event in fresh:
+        row = rows.setdefault(event.interaction_id, _Row(Projection(), None, 0, None, new=True))
+        row.events.append(event)
+        _link_customer(session, row, event)
+    late = [iid for iid, row in rows.items() if not _fold(row)]
+    if len({e.interaction_id for e in fresh if e.data.get("identities")}) > 1:
+        _follow_merges(session, rows)
+    new_rows = [{"id": iid, **r.columns(_ALL)} for iid, r in rows.items() if r.new]
+    if new_rows:
+        session.execute(insert(_ROWS), new_rows)
+    session.execute(insert(_EVENTS), [_event_values(e) for e in fresh])
+    if late:
+        _rebuild(session, {iid: rows[iid] for iid in late})
+    _update_rows(session, {iid: row for iid, row in rows.items() if not row.new})
+    return applied
+
+
+def _event_values(event: RecordEvent) -> dict[str, Any]:
+    return {
+        "event_id": event.event_id,
+        "interaction_id": event.interaction_id,
+        "at": event.at,
+        "type": event.type,
+        "data": event.data,
+    }
+
+
+def _stored_event_ids(session: Session, event_ids: set[str]) -> set[str]:
+    found = session.scalars(select(_EVENTS.c.event_id).where(_EVENTS.c.event_id.in_(event_ids)))
+    return set(found)
+
+
+def _load_rows(session: Session, interaction_ids: set[str]) -> dict[str, _Row]:
+    found = session.execute(
+        select(_ROWS.c.id, *(_ROWS.c[n] for n in _ALL)).where(_ROWS.c.id.in_(interaction_ids))
+    ).mappings()
+    return {
+        m["id"]: _Row(
+            Projection(**{name: m[name] for name in FIELDS}),
+            m["customer_id"],
+            m["event_count"] or 0,
+            m["last_event_at"],
+            new=False,
+        )
+        for m in found
+    }
+
+
+def _link_customer(session: Session, row: _Row, event: RecordEvent) -> None:
+    found = customers.identities_from(event.data.get("identities"))
+    if not found:
+        return
+    before = row.customer_id
+    if row.customer_id is None:
+        row.customer_id = customers.identify(session, found, event.at)
     else:
-        rebuild(session, row)
+        for identity in found:
+            row.customer_id = customers.link(session, row.customer_id, identity, event.at)
+    row.customer_changed = row.customer_changed or row.customer_id != before
+
+
+def _follow_merges(session: Session, rows: dict[str, _Row]) -> None:
+    """A customer set for one row may since have been merged away by another row's event of
+    this batch (``identify``/``link`` return the survivor, so a row's own events are safe)."""
+    ids = {r.customer_id for r in rows.values() if r.customer_changed and r.customer_id}
+    merged = set(
+        session.scalars(
+            select(Customer.id).where(Customer.id.in_(ids), Customer.merged_into_id.is_not(None))
+        )
+    )
+    for row in rows.values():
+        if row.customer_changed and row.customer_id in merged:
+            row.customer_id = customers.resolve(session, row.customer_id)
+
+
+def _fold(row: _Row) -> bool:
+    """Apply the batch's events to the row in memory; False if they cannot simply be appended
+    (an event older than one already applied to a stored row): the row must be rebuilt."""
+    events = row.events
+    in_order = all(a.at <= b.at for a, b in itertools.pairwise(events))
+    if row.last_event_at is not None and events[0].at < row.last_event_at:
+        in_order = False
+    if not in_order and not row.new:
+        return False
+    if not in_order:  # all its events are in this batch: time order, then arrival order
+        events = sorted(events, key=lambda e: e.at)
+    p = row.projection
+    for event in events:
+        p = apply(p, event.type, event.at, event.data)
+    row.projection = p
+    row.event_count += len(events)
+    row.last_event_at = events[-1].at
     return True
 
 
-def rebuild(session: Session, row: Interaction) -> None:
-    """Recompute an interaction row from all its stored events, in time order."""
-    session.flush()
-    events = session.execute(
-        select(InteractionEvent.type, InteractionEvent.at, InteractionEvent.data)
-        .where(InteractionEvent.interaction_id == row.id)
-        .order_by(InteractionEvent.at, InteractionEvent.id)
+def _rebuild(session: Session, rows: dict[str, _Row]) -> None:
+    """Recompute rows from all their stored events (this batch's included), in time order."""
+    stored = session.execute(
+        select(_EVENTS.c.interaction_id, _EVENTS.c.type, _EVENTS.c.at, _EVENTS.c.data)
+        .where(_EVENTS.c.interaction_id.in_(rows))
+        .order_by(_EVENTS.c.interaction_id, _EVENTS.c.at, _EVENTS.c.id)
     ).all()
-    p = Projection()
-    for type_, at, data in events:
-        p = apply(p, type_, at, data)
-    _store(row, p)
-    row.event_count = len(events)
-    row.last_event_at = events[-1].at if events else None
+    for iid, group in itertools.groupby(stored, key=lambda r: r.interaction_id):
+        p, count, last = Projection(), 0, None
+        for _, type_, at, data in group:
+            p, count, last = apply(p, type_, at, data), count + 1, at
+        row = rows[iid]
+        row.projection, row.event_count, row.last_event_at = p, count, last
+
+
+def _update_rows(session: Session, rows: dict[str, _Row]) -> None:
+    """One executemany UPDATE per column set; ``customer_id`` only where this batch set it,
+    so a merge made meanwhile by another transaction is not overwritten."""
+    for names in (_STATE, _ALL):
+        params = [
+            {"b_id": iid, **{f"b_{k}": v for k, v in row.columns(names).items()}}
+            for iid, row in rows.items()
+            if row.customer_changed == ("customer_id" in names)
+        ]
+        if not params:
+            continue
+        stmt = (
+            update(_ROWS)
+            .where(_ROWS.c.id == bindparam("b_id"))
+            .values({n: bindparam(f"b_{n}", type_=_ROWS.c[n].type) for n in names})
+        )
+        session.execute(stmt, params)

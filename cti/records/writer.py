@@ -5,8 +5,10 @@ Design
 - ``submit(event)`` never waits for the database: it puts the event on a bounded in-memory
   queue (``max_queue``). The writer thread takes up to ``batch_size`` events, or what arrived
   within ``batch_ms`` of the first one, and records them in ONE transaction
-  (``events.record``: event insert + projection), then reports the commit to ``on_commit``
-  (per-event submit->commit latency, for metrics).
+  (``events.record_batch``: the batch is folded in memory, then one multi-row INSERT of the
+  events and one write per touched interaction), then reports the commit to ``on_commit``
+  (per-event submit->commit latency, for metrics). While a commit runs, new events queue up
+  and make the next batch bigger, so the cost per event falls as the load rises.
 - Overflow policy: *spill, don't block, don't drop*. When the queue is full (the database is
   slow or down) ``submit`` appends the event as one JSON line to ``<spill_dir>/spill.jsonl``
   (a local append: microseconds, never the database). Once the queue has drained and a write
@@ -39,7 +41,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from cti.records.db import SessionFactory
-from cti.records.events import RecordEvent, record
+from cti.records.events import RecordEvent, record, record_batch
 
 log = logging.getLogger(__name__)
 
@@ -253,7 +255,7 @@ class RecordWriter:
             started = time.monotonic()
             try:
                 with self._factory.begin() as session:
-                    duplicates = sum(0 if record(session, e) else 1 for e, _ in batch)
+                    duplicates = record_batch(session, [e for e, _ in batch]).count(False)
             except Exception as exc:
                 if not _transient(exc):
                     log.exception("records: batch of %d failed; writing one by one", len(batch))

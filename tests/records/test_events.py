@@ -7,14 +7,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
+from sqlalchemy import event as sa_event
 
 from cti.records.customers import find_customer, normalize
 from cti.records.db import SessionFactory, dispose, make_session_factory
-from cti.records.events import EventError, Projection, RecordEvent, apply, record
+from cti.records.events import EventError, Projection, RecordEvent, apply, record, record_batch
 from cti.records.history import get_interaction, interaction_timeline
 from cti.records.migrate import current_revision, head_revision, upgrade
-from cti.records.models import InteractionEvent
+from cti.records.models import Interaction, InteractionEvent
 from cti.records.users import authenticate, create_user
 
 T0 = datetime(2026, 3, 2, 10, 0, 0, tzinfo=UTC)
@@ -227,3 +228,96 @@ def test_upgrading_from_0001_keeps_the_users(empty_db_url: str) -> None:
             assert get_interaction(s, "call-1") is not None
     finally:
         dispose(factory)
+
+
+def calls(n: int) -> list[RecordEvent]:
+    """``n`` full calls on distinct phones and accounts, their events interleaved."""
+    out: list[RecordEvent] = []
+    for i in range(n):
+        for e in full_call(f"call-{i}"):
+            data = dict(e.data)
+            if "identities" in data:
+                data["identities"] = {k: f"{v}{i}" for k, v in data["identities"].items()}
+            out.append(RecordEvent(e.interaction_id, e.at, e.type, data, event_id=e.event_id))
+    random.Random(n).shuffle(out)
+    return out
+
+
+def rows_of(factory: SessionFactory, iids: list[str]) -> dict[str, dict[str, Any]]:
+    with factory() as s:
+        found = {iid: get_interaction(s, iid) for iid in iids}
+    return {iid: {**row.__dict__, "customer_id": None} for iid, row in found.items() if row}
+
+
+def test_batches_give_the_same_rows_as_one_event_at_a_time(
+    session_factory: SessionFactory,
+) -> None:
+    events = calls(6)
+    iids = sorted({e.interaction_id for e in events})
+    for e in sorted(events, key=lambda e: e.at):  # in time order, one transaction each
+        record_all(session_factory, [e])
+    expected = rows_of(session_factory, iids)
+    with session_factory.begin() as s:
+        s.execute(delete(InteractionEvent))
+        s.execute(delete(Interaction))
+    rng = random.Random(9)
+    pending = [*events, *rng.sample(events, 10)]  # some events sent twice
+    applied: list[bool] = []
+    while pending:  # random batch sizes, interactions interleaved, events out of order
+        size = rng.randint(1, 12)
+        with session_factory.begin() as s:
+            applied += record_batch(s, pending[:size])
+        pending = pending[size:]
+    assert applied.count(True) == len(events)
+    assert rows_of(session_factory, iids) == expected
+    with session_factory() as s:
+        counts = {iid: n for iid, n in s.execute(select(Interaction.id, Interaction.event_count))}
+    assert counts == dict.fromkeys(iids, 14)
+
+
+def test_a_batch_costs_the_same_statements_whatever_its_size(
+    session_factory: SessionFactory,
+) -> None:
+    def statements(events: list[RecordEvent]) -> int:
+        seen: list[str] = []
+        engine = session_factory.kw["bind"]
+        listener = lambda *args: seen.append(args[2])  # noqa: E731
+        sa_event.listen(engine, "before_cursor_execute", listener)
+        try:
+            with session_factory.begin() as s:
+                assert all(record_batch(s, events))
+        finally:
+            sa_event.remove(engine, "before_cursor_execute", listener)
+        return len(seen)
+
+    def batch(prefix: str, n: int, start: float) -> list[RecordEvent]:
+        return [
+            ev(f"{prefix}{i}", start + step, "ivr_step", node=f"n{step}")
+            for i in range(n)
+            for step in range(3)
+        ]
+
+    new_small, new_big = statements(batch("a", 2, 0)), statements(batch("b", 40, 0))
+    old_small, old_big = statements(batch("a", 2, 10)), statements(batch("b", 40, 10))
+    assert new_small == new_big and old_small == old_big
+    assert old_big <= 5  # ids, rows, events insert, row update (+ transaction)
+
+
+def test_customers_merged_within_a_batch_are_set_on_every_row(
+    session_factory: SessionFactory,
+) -> None:
+    with session_factory.begin() as s:
+        record_batch(
+            s,
+            [
+                ev("m1", 0, "interaction_started", channel="chat", identities={"chat": "u1"}),
+                ev("m2", 1, "interaction_started", channel="web", identities={"email": "a@b"}),
+                ev("m1", 2, "self_service", action="login", outcome="ok",
+                   identities={"email": "A@B"}),
+            ],
+        )  # fmt: skip
+    with session_factory() as s:
+        one, two = get_interaction(s, "m1"), get_interaction(s, "m2")
+        survivor = find_customer(s, normalize("chat", "u1"))
+    assert one is not None and two is not None
+    assert one.customer_id == two.customer_id == survivor is not None

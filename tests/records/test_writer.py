@@ -141,7 +141,11 @@ def test_a_database_outage_is_retried_without_losing_events(
 def test_a_full_queue_spills_to_disk_and_is_replayed(
     db_url: str, session_factory: SessionFactory, writer_factory: SessionFactory, tmp_path: Path
 ) -> None:
-    writer = RecordWriter(writer_factory, spill_dir=tmp_path, max_queue=5, retry_max_s=0.2)
+    # batch_size=1: the writer holds one event (retrying it) while the queue fills; a bigger
+    # batch could soak up the whole burst in memory on a busy machine and nothing would spill
+    writer = RecordWriter(
+        writer_factory, spill_dir=tmp_path, max_queue=5, batch_size=1, retry_max_s=0.2
+    )
     with outage(db_url):
         started = time.monotonic()
         for n in range(25):
