@@ -11,6 +11,7 @@ import getpass
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from cti.config import ConfigError, ensure_secrets, load_config
 from ivr_flows.errors import FlowInvalid
@@ -19,6 +20,7 @@ from ivr_flows.loader import load_flow_file, load_flows_dir
 
 def _flows_check(args: argparse.Namespace) -> int:
     bad = 0
+    speech = _speech_models(args)
     for file in args.files:
         try:
             flow = load_flow_file(file)
@@ -27,9 +29,38 @@ def _flows_check(args: argparse.Namespace) -> int:
             for err in exc.errors:
                 print(err, file=sys.stderr)
             continue
+        problems = _speech_problems(flow, speech)
+        if problems:
+            bad += 1
+            for problem in problems:
+                print(problem, file=sys.stderr)
+            continue
         print(f"{file}: ok (flow {flow.name!r}, {len(flow.nodes)} nodes, "
               f"languages {', '.join(flow.languages)})")
     return 1 if bad else 0
+
+
+def _speech_models(args: argparse.Namespace) -> Any:
+    """The configured speech models (``[speech] models``), or None: phrases are then not
+    checked against a vocabulary."""
+    cfg = load_config(args.config)
+    if not cfg.speech.models:
+        return None
+    from ivr_flows.voice.speech import SpeechModels
+
+    return SpeechModels(cfg.speech.models)
+
+
+def _speech_problems(flow: Any, models: Any) -> list[str]:
+    """Speech-menu phrases with words the configured model does not know."""
+    if models is None:
+        return []
+    from ivr_flows.model import MenuNode
+    from ivr_flows.voice.speech import check_flows
+
+    models.load(lang for n in flow.nodes.values() if isinstance(n, MenuNode) and n.speech
+                for lang in flow.languages)
+    return check_flows([flow], models)
 
 
 def _flows_graph(args: argparse.Namespace) -> int:

@@ -127,6 +127,23 @@ class CtiConfig:
 
 
 @dataclass(frozen=True)
+class SpeechConfig:
+    """"Say it or press it" at menus with ``speech: true`` (ivr_flows/voice/speech.py).
+
+    ``models``: language -> path of a Vosk model folder (``{"ko" = "/path"}``; env form
+    ``ko=/path,zh=/path``); a language without a model has speech off. Caller audio reaches
+    the recogniser through Asterisk's AudioSocket, on a listener at ``host``:``port``."""
+
+    models: dict[str, str] = field(default_factory=dict)
+    host: str = "127.0.0.1"
+    port: int = 4575
+    min_confidence: float = 0.6  # below: "say it again" once, then keys only
+    end_silence_ms: int = 300  # trailing silence that ends an utterance
+    confirm: bool = True  # ask "<label>? yes/no" before acting on a recognised choice
+    threads: int = 4  # decoding threads (Vosk releases the GIL)
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: str = str(REPO_ROOT / "var")
     database_url: str = ""  # default: sqlite:///<data_dir>/hotline.db
@@ -142,6 +159,7 @@ class Config:
     prompts: PromptsConfig = field(default_factory=PromptsConfig)
     sms: SmsConfig = field(default_factory=SmsConfig)
     cti: CtiConfig = field(default_factory=CtiConfig)
+    speech: SpeechConfig = field(default_factory=SpeechConfig)
 
     @property
     def db_url(self) -> str:
@@ -167,6 +185,11 @@ def _coerce(value: Any, current: Any, name: str) -> Any:
         if str(value).lower() in ("0", "false", "no", "off"):
             return False
         raise ConfigError(f"{name}: expected true/false, got {value!r}")
+    if isinstance(current, float):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}: expected a number, got {value!r}") from None
     if isinstance(current, int):
         try:
             return int(value)

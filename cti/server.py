@@ -169,12 +169,45 @@ def serve(cfg: Config, *, with_asterisk: bool = True) -> int:
     for pool in (work_pool, web_pool):
         pool.start()
         reactor.addSystemEventTrigger("during", "shutdown", pool.stop)
+    writer: Any = None
+    try:
+        writer = _listen_all(cfg, c, reactor, work_pool, web_pool, with_asterisk)
+    except BaseException:
+        # A port in use (or any start failure) must end the process, not leave it hanging
+        # on the non-daemon threads of the pools and the records writer.
+        for pool in (work_pool, web_pool):
+            pool.stop()
+        if writer is not None:
+            writer.close(timeout=5.0)
+        c.runner.close()
+        raise
+    reactor.run()
+    c.runner.close()
+    writer.close(timeout=10.0)
+    return 0
 
+
+def _listen_all(cfg: Config, c: Components, reactor: Any, work_pool: Any, web_pool: Any,
+                with_asterisk: bool) -> Any:
+    """Start the CTI and every listener; returns the records writer (closed at exit)."""
     cti, writer = start_cti(cfg, c, reactor)
+    try:
+        _listen_rest(cfg, c, reactor, cti, work_pool, web_pool, with_asterisk)
+    except BaseException:
+        writer.close(timeout=5.0)
+        raise
+    return writer
+
+
+def _listen_rest(cfg: Config, c: Components, reactor: Any, cti: Any, work_pool: Any,
+                 web_pool: Any, with_asterisk: bool) -> None:
+    from ivr_flows.voice.speech_dialogue import start_speech
+
     factory = FastAgiFactory(c.flows, c.prompts, c.runner, make_link_sender(c.links, c.sms),
                              local_now, reactor, work_pool,
                              on_outcome=call_log_writer(Path(cfg.data_dir) / "calls.jsonl"),
-                             after_flow=cti.after_flow)
+                             after_flow=cti.after_flow,
+                             speech=start_speech(cfg, c.flows, reactor))
     listen_fastagi(reactor, factory, cfg.fastagi.host, cfg.fastagi.port, cfg.fastagi.backlog)
     _web(reactor, web_pool, c.itr_app, cfg.itr.host, cfg.itr.port)
     if c.console_app is not None:
@@ -193,10 +226,6 @@ def serve(cfg: Config, *, with_asterisk: bool = True) -> int:
     if with_asterisk and cfg.asterisk.sandbox:
         log.info("call it: SIP to %s@%s:%d (e.g. sipp -sn uac ... or a softphone)",
                  next(iter(cfg.asterisk.dids), "?"), cfg.asterisk.sip_host, cfg.asterisk.sip_port)
-    reactor.run()
-    c.runner.close()
-    writer.close(timeout=10.0)
-    return 0
 
 
 def start_cti(cfg: Config, c: Components, reactor: Any) -> tuple[Any, Any]:
@@ -209,14 +238,19 @@ def start_cti(cfg: Config, c: Components, reactor: Any) -> tuple[Any, Any]:
     from cti.wiring import build_cti
 
     writer = RecordWriter(c.session_factory, spill_dir=Path(cfg.data_dir) / "records-spill")
-    cti = build_cti(cfg, c.flows, reactor, writer, c.prompts.say_text,
-                    comfort_file(cfg.prompt_cache_dir))
-    store = AgentStore(Path(cfg.data_dir) / "agents.json", cti.service, cti.profiles)
-    store.restore()
-    close_interrupted_calls(c.session_factory, cti.service)
+    try:
+        cti = build_cti(cfg, c.flows, reactor, writer, c.prompts.say_text,
+                        comfort_file(cfg.prompt_cache_dir))
+        # Listen first: a port in use must not restore agents or close calls of another run.
+        reactor.listenTCP(cfg.cti.api_port, Site(cti.api), interface=cfg.cti.api_host)
+        store = AgentStore(Path(cfg.data_dir) / "agents.json", cti.service, cti.profiles)
+        store.restore()
+        close_interrupted_calls(c.session_factory, cti.service)
+    except BaseException:
+        writer.close(timeout=5.0)  # its thread would keep the process alive
+        raise
     reactor.addSystemEventTrigger("before", "shutdown", store.save)
     reactor.addSystemEventTrigger("before", "shutdown", cti.service.stop)
-    reactor.listenTCP(cfg.cti.api_port, Site(cti.api), interface=cfg.cti.api_host)
     return cti, writer
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -65,8 +66,11 @@ class VoiceContact:
     inbox: deque[c.Command] = field(default_factory=deque)
     ringing: str | None = None  # agent being rung
     accepted: bool = False  # OfferAccepted already applied (AMI saw the answer)
+    offered_at: float = 0.0  # time.monotonic() when the last Offer arrived
 
     def deliver(self, command: c.Command) -> None:
+        if isinstance(command, c.Offer):
+            self.offered_at = time.monotonic()
         self.inbox.append(command)
 
 
@@ -116,12 +120,35 @@ class VoiceQueueSession:
     def _wait(self) -> Driver[str]:
         assert self.contact is not None
         while True:
-            while self.contact.inbox:
-                command = self.contact.inbox.popleft()
+            while (command := self._next_command()) is not None:
                 ended = yield from self._act(command)
                 if ended is not None:
                     return ended
             yield from self._command(agi.stream_file(self.settings.comfort_file))
+
+    def _next_command(self) -> c.Command | None:
+        """What to do next: an offer or an exit first (they must not wait behind
+        announcements), then the newest announcement only (an older one is out of date;
+        announcements longer than their interval would otherwise pile up for ever)."""
+        assert self.contact is not None
+        inbox = self.contact.inbox
+        while inbox:
+            pending = list(inbox)
+            urgent = next((i for i, cmd in enumerate(pending)
+                           if isinstance(cmd, c.Offer | c.ExitContact)), None)
+            if urgent is not None:
+                command = pending[urgent]
+                del inbox[urgent]
+                if isinstance(command, c.Offer) and any(
+                        isinstance(later, c.CancelOffer) and later.agent_id == command.agent_id
+                        for later in pending[urgent + 1:]):
+                    continue  # the engine took the offer back while the caller heard a chunk
+                return command
+            command = inbox.popleft()
+            if isinstance(command, c.Announce) and any(isinstance(x, c.Announce) for x in inbox):
+                continue
+            return command
+        return None
 
     def _act(self, command: c.Command) -> Driver[str | None]:
         match command:
@@ -153,15 +180,22 @@ class VoiceQueueSession:
         if not ENDPOINT.fullmatch(endpoint):
             self.service.apply(e.OfferRejected(self.contact.contact_id, agent_id))
             return None
+        offer_timeout = self._ring_timeout(time.monotonic() - self.contact.offered_at)
+        if offer_timeout < 1:
+            log.warning("voice: offer of %s to %s came too late to ring; the engine times it "
+                        "out", self.contact.contact_id, agent_id)
+            return None
         self.contact.ringing = agent_id
         self.contact.accepted = False
-        offer_timeout = self._ring_timeout()
         if self.exit.target in self.settings.record_queues and self.settings.recordings_dir:
             path = f"{self.settings.recordings_dir}/{SAFE_ID.sub('_', self.interaction_id)}.wav"
             yield from self._command(agi.exec_("MixMonitor", [path, "b"]))
             self.service.record(self.interaction_id, "recording", path=path)
         try:
-            yield from self._command(agi.exec_("Dial", [f"PJSIP/{endpoint}", str(offer_timeout)]))
+            # g: when the agent hangs up, the caller's channel goes on (to HOTLINE_DONE and
+            # the dialplan's hangup), instead of Dial hanging it up under the AGI
+            yield from self._command(agi.exec_("Dial", [f"PJSIP/{endpoint}", str(offer_timeout),
+                                                        "g"]))
         except CallerGone:
             self.contact.ringing = None
             answered = self.contact.accepted or (yield from self._dead_variable("DIALSTATUS")) \
@@ -195,10 +229,13 @@ class VoiceQueueSession:
             self.service.apply(e.OfferAccepted(self.contact.contact_id, agent_id))
         self.connected_to = agent_id
 
-    def _ring_timeout(self) -> int:
-        """Ring a little less than the engine's own ring timer, so Dial answers first."""
+    def _ring_timeout(self, late_s: float = 0.0) -> int:
+        """Ring a little less than the engine's own ring timer, so Dial answers first.
+
+        ``late_s``: how long the offer waited in the inbox (the caller was hearing a comfort
+        chunk or an announcement); the engine's timer started when it made the offer."""
         ring = self.settings.ring_timeouts.get(self.exit.target, 20.0)
-        return max(5, int(ring) - 2)
+        return int(ring - 2 - max(0.0, late_s) + 0.25)  # still 1.75 s or more before it
 
     # ------------------------------------------------------------------ leaving
 

@@ -317,14 +317,42 @@ def _run(args: list[str], work: Path, timeout_s: int) -> SippResult:
     return SippResult(code, out, err, errors, time.monotonic() - start)
 
 
-class Uas:
-    """An agent phone (scenarios/uas_agent.xml) on 127.0.0.1:``port``, answering ``calls``."""
+AgentBehaviour = Literal["answer", "talk", "no_answer", "busy"]
 
-    def __init__(self, *, calls: int = 1, timeout_s: int = 60) -> None:
-        self.port = free_port()
+
+def uas_scenario(behaviour: AgentBehaviour = "answer", *, answer_after_ms: int = 1000,
+                 talk_ms: int = 4000) -> str:
+    """An agent phone's scenario XML.
+
+    ``answer``: answer at once, wait for the BYE (scenarios/uas_agent.xml); ``talk``: ring
+    ``answer_after_ms``, answer, talk ``talk_ms`` and hang up (uas_agent_talk.xml);
+    ``no_answer``: ring until Asterisk cancels (uas_agent_noanswer.xml); ``busy``: 486.
+    """
+    if behaviour == "talk":
+        text = (SCENARIOS / "uas_agent_talk.xml").read_text()
+        return text.replace("ANSWER_AFTER_MS", str(int(answer_after_ms))).replace(
+            "TALK_MS", str(int(talk_ms)))
+    name = {"answer": "uas_agent.xml", "no_answer": "uas_agent_noanswer.xml",
+            "busy": "uas_agent_busy.xml"}[behaviour]
+    return (SCENARIOS / name).read_text()
+
+
+class Uas:
+    """An agent phone (scenarios/uas_agent*.xml) on 127.0.0.1:``port``, taking ``calls``.
+
+    ``port``: a fixed port (an agent's static contact); default a free one. ``scenario_xml``:
+    see ``uas_scenario``; default scenarios/uas_agent.xml (answer, wait for the BYE)."""
+
+    def __init__(self, *, calls: int = 1, timeout_s: int = 60, port: int | None = None,
+                 scenario_xml: str | None = None) -> None:
+        self.port = port or free_port()
         self._tmp = tempfile.TemporaryDirectory(prefix="hotline-sipp-uas-")
         self.work = Path(self._tmp.name)
-        args = _base_args(SCENARIOS / "uas_agent.xml", self.work, calls=calls, timeout_s=timeout_s)
+        scenario = SCENARIOS / "uas_agent.xml"
+        if scenario_xml is not None:
+            scenario = self.work / "uas.xml"
+            scenario.write_text(scenario_xml)
+        args = _base_args(scenario, self.work, calls=calls, timeout_s=timeout_s)
         args[args.index("-p") + 1] = str(self.port)
         self._args = args
         self._timeout_s = timeout_s

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import yaml
 
@@ -102,8 +102,15 @@ class Call:
 
 
 class VoiceRig:
-    def __init__(self, tmp: Path) -> None:
+    # the sandbox instance and its ports (a subclass may take others, to run side by side)
+    instance = INSTANCE
+    sip_port = SIP_PORT
+    ami_port = AMI_PORT
+    rtp_start, rtp_end = RTP_START, RTP_END
+
+    def __init__(self, tmp: Path, extra_env: dict[str, str] | None = None) -> None:
         self.tmp = tmp
+        self.extra_env = dict(extra_env or {})
         self.data_dir = tmp / "data"
         self.flows_dir = tmp / "flows"
         self.root = Path(os.environ.get("HOTLINE_SANDBOX_DIR", "")
@@ -142,14 +149,29 @@ class VoiceRig:
             "HOTLINE_BACKEND_BASE_URL": f"http://127.0.0.1:{backend}",
             "HOTLINE_PROMPTS_CACHE_DIR": str(self.data_dir / "prompts"),
             "HOTLINE_ASTERISK_SANDBOX_DIR": str(self.root),
-            "HOTLINE_ASTERISK_SIP_PORT": str(SIP_PORT),
-            "HOTLINE_ASTERISK_AMI_PORT": str(AMI_PORT),
-            "HOTLINE_ASTERISK_RTP_START": str(RTP_START),
-            "HOTLINE_ASTERISK_RTP_END": str(RTP_END),
+            "HOTLINE_ASTERISK_SIP_PORT": str(self.sip_port),
+            "HOTLINE_ASTERISK_AMI_PORT": str(self.ami_port),
+            "HOTLINE_ASTERISK_RTP_START": str(self.rtp_start),
+            "HOTLINE_ASTERISK_RTP_END": str(self.rtp_end),
             "HOTLINE_ASTERISK_DIDS": (f"{DID_DEMO}=demo_400,{DID_OPEN}=demo_open,"
                                       f"{DID_CLOSED}=demo_closed"),
+            # the agent API (the CTI): its own port, not the default 8070 another run may hold
+            "HOTLINE_CTI_API_PORT": str(free_port(socket.SOCK_STREAM)),
         })
+        env.update(self.extra_env)
         return env
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['HOTLINE_CTI_API_PORT']}"
+
+    @property
+    def api_token(self) -> str:
+        """The agent API's bearer token (``ensure_secrets`` wrote it on the first start)."""
+        return (self.data_dir / "api.token").read_text().strip()
+
+    def server_log_text(self) -> str:
+        return self.server_log.read_text(errors="replace") if self.server_log.exists() else ""
 
     @property
     def fastagi_port(self) -> int:
@@ -199,38 +221,40 @@ class VoiceRig:
     def start_asterisk(self) -> None:
         cfg = ensure_secrets(load_config(env=self.env))
         self.cfg = cfg
-        conf = render(cfg, self.tmp / "asterisk-etc", instance=INSTANCE)
+        conf = render(cfg, self.tmp / "asterisk-etc", instance=self.instance)
         env = {**os.environ, "HOTLINE_SANDBOX_DIR": str(self.root)}
         sandbox("agi-venv", env=env, timeout=1200)
-        sandbox("stop", INSTANCE, env=env)
-        for port, kind in ((SIP_PORT, socket.SOCK_DGRAM), (AMI_PORT, socket.SOCK_STREAM)):
+        sandbox("stop", self.instance, env=env)
+        for port, kind in ((self.sip_port, socket.SOCK_DGRAM), (self.ami_port, socket.SOCK_STREAM)):
             with socket.socket(socket.AF_INET, kind) as sock:
+                if kind == socket.SOCK_STREAM:  # as Asterisk does: TIME_WAIT is no conflict
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     sock.bind(("127.0.0.1", port))
                 except OSError:
                     raise RuntimeError(
-                        f"127.0.0.1:{port} is in use; instance e2e needs it") from None
-        logs = self.root / "instances" / INSTANCE / "log"
+                        f"127.0.0.1:{port} is in use; instance {self.instance} needs it") from None
+        logs = self.root / "instances" / self.instance / "log"
         logs.mkdir(parents=True, exist_ok=True)
         for old in logs.glob("*"):
             if old.is_file():
                 old.unlink()
         binds = [a for d in agi_bind_dirs(cfg) for a in ("--bind", str(d))]
         started = time.monotonic()
-        sandbox("start", INSTANCE, str(conf), "--agi", *binds, env=env)
-        box = AsteriskSandbox(cfg, INSTANCE, self.root, conf, "", time.monotonic() - started)
+        sandbox("start", self.instance, str(conf), "--agi", *binds, env=env)
+        box = AsteriskSandbox(cfg, self.instance, self.root, conf, "", time.monotonic() - started)
         box.boot_log = box.log_since(0)
         box.cli("agi set debug on")
         self.box = box
 
     def stop_asterisk(self) -> None:
         env = {**os.environ, "HOTLINE_SANDBOX_DIR": str(self.root)}
-        subprocess.run(["bash", str(SANDBOX), "stop", INSTANCE], env=env, check=False,
+        subprocess.run(["bash", str(SANDBOX), "stop", self.instance], env=env, check=False,
                        capture_output=True, timeout=60)
 
     @classmethod
-    def start(cls, tmp: Path) -> VoiceRig:
-        rig = cls(tmp)
+    def start(cls, tmp: Path, extra_env: dict[str, str] | None = None) -> Self:
+        rig = cls(tmp, extra_env)
         rig.write_flows()
         rig.env = rig.make_env()
         rig.start_server()
@@ -260,7 +284,7 @@ class VoiceRig:
             xml = uac_scenario(steps=call.steps, mode=call.mode, ending=call.ending,
                                hangup_after_ms=call.hangup_after_ms, caller=call.caller,
                                bye_timeout_ms=call.timeout_s * 1000)
-            call.result = run_uac(SIP_PORT, call.did, xml, timeout_s=call.timeout_s)
+            call.result = run_uac(self.sip_port, call.did, xml, timeout_s=call.timeout_s)
             return call
 
         with ThreadPoolExecutor(max_workers=max(1, len(calls))) as pool:
