@@ -36,6 +36,7 @@ from ivr_flows.voice.renderer import (
     Runner,
     Send,
     SendLink,
+    SpeechSource,
     VoiceSession,
     flow_name,
     reject,
@@ -161,7 +162,8 @@ class FastAgiFactory(Factory):
                  send_link: SendLink, clock: Clock, reactor: Any, pool: Any,
                  keep: int = 100,
                  on_outcome: Callable[[CallOutcome], None] | None = None,
-                 after_flow: AfterFlow | None = None) -> None:
+                 after_flow: AfterFlow | None = None,
+                 speech: SpeechSource | None = None) -> None:
         self.flows = flows
         self.prompts = prompts
         self.runner = runner
@@ -173,6 +175,7 @@ class FastAgiFactory(Factory):
         self.rejected = 0
         self.on_outcome = on_outcome
         self.after_flow = after_flow
+        self.speech = speech  # speech menus through AudioSocket (None: keys only)
 
     def run(self, proto: FastAgiProtocol, env: Mapping[str, str]) -> defer.Deferred[Any]:
         name = flow_name(env)
@@ -182,7 +185,8 @@ class FastAgiFactory(Factory):
             log.warning("fastagi: unknown flow %r (script %r); handing the call to the "
                         "dialplan fallback", name, env.get("agi_network_script", "")[:80])
             return self.drive(proto, reject("unknown_flow"))
-        session = VoiceSession(flow, self.prompts, self.runner, self.send_link, self.clock, env)
+        session = VoiceSession(flow, self.prompts, self.runner, self.send_link, self.clock, env,
+                               speech=self.speech)
         started = self.reactor.seconds()
         d = self.drive(proto, session.run())
         d.addCallback(self._record)

@@ -59,6 +59,7 @@ from ivr_flows.interpreter import (
     Input,
     Result,
     Say,
+    Speech,
     Spoken,
     State,
     Timeout,
@@ -100,6 +101,21 @@ class Runner(Protocol):
 
 Clock = Callable[[Flow], datetime]
 SendLink = Callable[[Flow, State, Act], Result]
+
+
+class SpeechTurns(Protocol):
+    """One call's speech menus (``ivr_flows.voice.speech_dialogue.SpeechDialogue``): after
+    the prompt, the caller's answer, or None to wait for a key as usual."""
+
+    def ask(self, ask: Ask, command: Callable[[str], Driver[agi.Reply]],
+            say_menu: Callable[[], Driver[str]],
+            note: Callable[[str], None]) -> Driver[Input | None]: ...
+
+
+class SpeechSource(Protocol):
+    """What the renderer needs from ``speech_dialogue.SpeechPort`` (None: keys only)."""
+
+    def dialogue(self, flow: Flow, prompts: Prompts) -> SpeechTurns: ...
 
 
 # ---------------------------------------------------------------- requests to the transport
@@ -171,6 +187,8 @@ def _describe(inp: Input, node_is_menu: bool) -> str:
         return "timeout"
     if isinstance(inp, Result):
         return f"result {inp.outcome}"
+    if isinstance(inp, Speech):  # option key and confidence only: never the words heard
+        return f"speech {getattr(inp, 'key', '') or '?'} conf {inp.confidence:.2f}"
     return type(inp).__name__.lower()
 
 
@@ -202,12 +220,14 @@ class VoiceSession:
     clock: Clock
     env: Mapping[str, str] = field(default_factory=dict)
     max_turns: int = MAX_TURNS
+    speech: SpeechSource | None = None  # speech menus ("say it or press it"); None: keys
 
     def __post_init__(self) -> None:
         self.path: list[PathStep] = []
         self.state: State | None = None
         self.commands = 0
         self.uniqueid = self.env.get("agi_uniqueid", "")[:64]
+        self._speech = self.speech.dialogue(self.flow, self.prompts) if self.speech else None
 
     # -- the whole call
 
@@ -345,6 +365,12 @@ class VoiceSession:
         if ask.choices:  # a menu: one key
             if not pressed:
                 pressed = yield from self._say(ask.prompt, files, escape)
+            if not pressed and self._speech is not None and ask.phrases:
+                heard = yield from self._speech.ask(
+                    ask, self._command, lambda: self._say(ask.prompt, files, escape),
+                    lambda text: self.path.append(PathStep(ask.node, text)))
+                if heard is not None:
+                    return heard
             if not pressed:
                 reply = yield from self._command(agi.wait_for_digit(timeout_ms))
                 pressed = reply.digit
