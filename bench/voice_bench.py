@@ -370,6 +370,11 @@ class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.plan = QUICK if args.quick else FULL
+        if getattr(args, "rates", None):
+            self.plan = replace(self.plan, fast_rates=tuple(args.rates))
+        if getattr(args, "step_s", None):
+            self.plan = replace(self.plan, step_s=float(args.step_s))
+        self.variants = set(getattr(args, "variants", None) or (v.name for v in VARIANTS))
         self.work = Path(tempfile.mkdtemp(prefix="hotline-voice-bench-"))
         self.data_dir = CACHE / "data"
         self.prompts_dir = CACHE / "prompts"
@@ -537,8 +542,13 @@ class Bench:
         mark = self.sandbox.log_size()
         calls_mark = self.calls_log.stat().st_size if self.calls_log.exists() else 0
         before = self.cpu()
+        spy = self.start_profile(variant, rate)
+        spy_threads = self.thread_cpu() if spy is not None else {}
         run = run_sipp(self.scenario, variant.did, rate, calls,
                        self.work / f"{variant.name}-{rate:g}-{time.time():.0f}")
+        if spy is not None:
+            spy.wait(timeout=120)
+            self.log_threads(spy_threads, Path(str(spy.args[-1])))  # type: ignore[index]
         time.sleep(1.0)  # last AGI scripts exit, last log lines are written
         after = self.cpu()
         text = self.sandbox.log_since(mark)
@@ -573,6 +583,44 @@ class Bench:
             log("    sipp errors: " + " | ".join(line[:160] for line in tail))
         return st
 
+    def start_profile(self, variant: Variant, rate: float) -> subprocess.Popen[bytes] | None:
+        """``--profile``: py-spy records the Hotline server during a FastAGI step (its CPU
+        is then inflated by the sampling: use such runs for the profile, not the figures)."""
+        if not self.args.profile or variant is not FASTAGI or self.server is None:
+            return None
+        spy = shutil.which("py-spy") or str(REPO_ROOT / ".venv" / "bin" / "py-spy")
+        out = self.work / f"profile-{variant.name}-{rate:g}"
+        args = [spy, "record", "--pid", str(self.server.pid), "--duration",
+                str(max(1, int(self.plan.step_s))), "--rate", "100", "--nonblocking",
+                "--threads",
+                "--format", self.args.profile, "-o", f"{out}.{self.args.profile}"]
+        log(f"  profiling the server into {out}.{self.args.profile}")
+        return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def thread_cpu(self) -> dict[str, float]:
+        """CPU seconds of each of the server's threads, by OS thread id."""
+        assert self.server is not None
+        out: dict[str, float] = {}
+        for task_dir in Path(f"/proc/{self.server.pid}/task").iterdir():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                text = (task_dir / "stat").read_text()
+                fields = text[text.rindex(")") + 2:].split()
+                out[task_dir.name] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+        return out
+
+    def log_threads(self, before: dict[str, float], profile: Path) -> None:
+        """The step's server CPU by Python thread name (the raw profile names OS threads)."""
+        after = self.thread_cpu()
+        text = profile.read_text(errors="replace") if profile.exists() else ""
+        names = {m[1]: re.sub(r"[-\d]+$", "", m[2])
+                 for m in re.finditer(r"thread \((\d+)\): ([^;]+);", text)}
+        spent: dict[str, float] = {}
+        for tid, cpu in after.items():
+            name = names.get(tid, "other")
+            spent[name] = spent.get(name, 0.0) + cpu - before.get(tid, 0.0)
+        log("    server CPU by thread: " + ", ".join(
+            f"{k} {v:.2f} s" for k, v in sorted(spent.items(), key=lambda x: -x[1]) if v))
+
     def throughput(self) -> list[Step]:
         steps: list[Step] = []
         self.start_asterisk(verbose=False)
@@ -580,13 +628,14 @@ class Bench:
         # pyst2 first: its steps are small and it must not start on the backlog of a failed
         # FastAGI/native step at 100 calls/s.
         log("throughput: pyst2 process-per-call AGI (smaller steps)")
-        for rate in self.plan.classic_rates:
+        for rate in self.plan.classic_rates if CLASSIC.name in self.variants else ():
             st = self.step(CLASSIC, rate, self.plan.step_s)
             steps.append(st)
             if not st.passed:
                 break
         log("throughput: FastAGI vs native, alternating at each rate")
-        alive = {FASTAGI.name: True, NATIVE.name: True}
+        alive = {FASTAGI.name: FASTAGI.name in self.variants,
+                 NATIVE.name: NATIVE.name in self.variants}
         for i, rate in enumerate(self.plan.fast_rates):
             order = (FASTAGI, NATIVE) if i % 2 == 0 else (NATIVE, FASTAGI)
             for v in order:
@@ -889,14 +938,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md")
     parser.add_argument("--skip-throughput", action="store_true",
                         help="latency only (debugging the harness)")
+    parser.add_argument("--skip-latency", action="store_true",
+                        help="throughput only (a focused CPU/calls-per-second run)")
+    parser.add_argument("--variants", type=lambda v: [x.strip() for x in v.split(",") if x],
+                        help="comma-separated subset of fastagi,classic,native (default all)")
+    parser.add_argument("--rates", type=lambda v: [float(x) for x in v.split(",") if x],
+                        help="FastAGI/native rates in calls/s, e.g. 40,60,80 (default: plan's)")
+    parser.add_argument("--step-s", type=float, help="seconds of calls per step (default: "
+                        "plan's)")
+    parser.add_argument("--profile", choices=("speedscope", "flamegraph", "raw"),
+                        help="py-spy the Hotline server during each FastAGI step (inflates "
+                        "its CPU figures; for finding costs only)")
     args = parser.parse_args(argv)
+    if args.variants and not set(args.variants) <= {v.name for v in VARIANTS}:
+        parser.error(f"--variants: choose from {', '.join(v.name for v in VARIANTS)}")
+    partial_run = bool(args.variants or args.rates or args.step_s or args.skip_latency
+                       or args.profile)
+    if partial_run and not args.no_write:
+        parser.error("a partial run (--variants/--rates/--step-s/--skip-latency/--profile) "
+                     "needs --no-write: RESULTS.md is for full runs")
     command = ".venv/bin/python -m bench.voice_bench" + (" --quick" if args.quick else "")
     started = time.time()
     load_before = os.getloadavg()[0]
     with bench(args) as b:
         steps = [] if args.skip_throughput else b.throughput()
         classic_max = best_rate(steps, CLASSIC.name) or 1.0
-        lats = b.latency(min(b.plan.latency_rate, max(1.0, classic_max / 2)))
+        lats = [] if args.skip_latency else \
+            b.latency(min(b.plan.latency_rate, max(1.0, classic_max / 2)))
     section = report(steps, lats, command, started, args.quick, load_before)
     print()
     print(section)

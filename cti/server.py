@@ -42,6 +42,7 @@ from ivr_flows.voice.renderer import CallOutcome, make_link_sender
 
 log = logging.getLogger(__name__)
 SANDBOX = REPO_ROOT / "asterisk_conf" / "sandbox.sh"
+RECORDS_BATCH_MS = 100.0
 
 
 @dataclass
@@ -237,7 +238,11 @@ def start_cti(cfg: Config, c: Components, reactor: Any) -> tuple[Any, Any]:
     from cti.records.writer import RecordWriter
     from cti.wiring import build_cti
 
-    writer = RecordWriter(c.session_factory, spill_dir=Path(cfg.data_dir) / "records-spill")
+    # A 100 ms batch window: a call's IVR part is ~8 events submitted at once when the flow
+    # ends; one transaction per call costs ~2.7 ms CPU, ten calls per transaction ~0.9 ms
+    # each. Submit->commit stays well under the records' 200 ms p99 latency floor.
+    writer = RecordWriter(c.session_factory, spill_dir=Path(cfg.data_dir) / "records-spill",
+                          batch_ms=RECORDS_BATCH_MS)
     try:
         cti = build_cti(cfg, c.flows, reactor, writer, c.prompts.say_text,
                         comfort_file(cfg.prompt_cache_dir))

@@ -207,7 +207,8 @@ class FastAgiFactory(Factory):
 
     def _record(self, outcome: CallOutcome) -> CallOutcome:
         self.outcomes.append(outcome)
-        log.info("call ended: %s", outcome.summary())
+        if log.isEnabledFor(logging.INFO):  # summary() formats: not per call at WARNING
+            log.info("call ended: %s", outcome.summary())
         if self.on_outcome is not None:
             self.on_outcome(outcome)
         return outcome

@@ -45,6 +45,7 @@ MAX_PROMPT_CHARS = 2000
 MAX_SAY_CHARS = 200
 PAUSE_SECONDS = 0.25  # what punctuation-only text ("。", ".") becomes
 TOOL_TIMEOUT_S = 60.0
+MEMO_TTL_S = 30.0  # how long a prompt file found on disk is trusted without looking again
 ENGINE_TAG_FILE = "engine.tag"  # the speech engine that filled this cache (for readers without it)
 _LANG = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
 _VOICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_+-]*$")
@@ -161,6 +162,9 @@ class PromptStore:
         self._tag_lock = threading.Lock()
         self._digests: dict[tuple[str, int, int], str] = {}
         self._tag_unsaved = False
+        # (kind, lang, text) -> (path, monotonic time its file was last seen): lets a call
+        # find its prompts without hashing, stat()ing or a thread hop (``memoised``)
+        self._memo: dict[tuple[str, str, str], tuple[str, float]] = {}
 
     @classmethod
     def from_config(cls, cfg: Config, runner: Runner = run_tool) -> PromptStore:
@@ -170,11 +174,25 @@ class PromptStore:
 
     def text_file(self, lang: str, text: str) -> str:
         """The file for one fixed prompt text (speech, or a pause for punctuation only)."""
-        return self._text(lang, text, MAX_PROMPT_CHARS, strict=True)[0]
+        path = self._text(lang, text, MAX_PROMPT_CHARS, strict=True)[0]
+        self._memo[("text", lang, text)] = (path, time.monotonic())
+        return path
 
     def say_text(self, lang: str, text: str) -> str:
         """The file for a run-time value (a city from the back-end): cleaned, cut to 200 chars."""
-        return self._text(lang, text, MAX_SAY_CHARS, strict=False)[0]
+        path = self._text(lang, text, MAX_SAY_CHARS, strict=False)[0]
+        self._memo[("value", lang, text)] = (path, time.monotonic())
+        return path
+
+    def memoised(self, kind: str, lang: str, text: str) -> str | None:
+        """What ``text_file`` (kind ``text``) or ``say_text`` (``value``) returned for this
+        text lately, without any I/O: safe on the reactor thread. None when unknown or when
+        the file was last seen more than ``MEMO_TTL_S`` ago (the blocking call checks the
+        file again, and rebuilds it if the cache was cleared meanwhile)."""
+        hit = self._memo.get((kind, lang, text))
+        if hit is None or time.monotonic() - hit[1] > MEMO_TTL_S:
+            return None
+        return hit[0]
 
     def recorded_file(self, lang: str, source_audio_path: str | Path) -> str:
         """An operator recording (WAV, MP3, anything ffmpeg reads) converted for Asterisk."""

@@ -298,8 +298,34 @@ class VoiceSession:
         spoken = [e.prompt for e in effects if isinstance(e, Say | Ask)]
         if not spoken:
             return {}
+        known = self._memoised_files(spoken)
+        if known is not None:  # all made and seen lately: no blocking step (no thread hop)
+            return known
         files = yield Work(lambda: self._files(spoken), "prompts")
         return cast(dict[tuple[str, str, str], str], files)
+
+    def _memoised_files(self, spoken: Sequence[Spoken]) -> dict[tuple[str, str, str], str] | None:
+        """The batch's files from the prompt store's memo (no I/O), or None if any is not
+        there (a recording, a new text, a store without a memo): ``_files`` then runs."""
+        memoised = getattr(self.prompts, "memoised", None)
+        if memoised is None:
+            return None
+        out: dict[tuple[str, str, str], str] = {}
+        for sp in spoken:
+            if sp.audio and _recording_usable(sp):
+                return None
+            for part in sp.parts:
+                if isinstance(part, TextPart) and part.text.strip():
+                    key = (sp.lang, "text", part.text)
+                elif isinstance(part, Value) and part.say_as == "text" and part.value.strip():
+                    key = (sp.lang, "value", part.value)
+                else:
+                    continue
+                path = memoised(key[1], sp.lang, key[2])
+                if path is None:
+                    return None
+                out[key] = path
+        return out
 
     def _files(self, spoken: Sequence[Spoken]) -> dict[tuple[str, str, str], str]:
         out: dict[tuple[str, str, str], str] = {}

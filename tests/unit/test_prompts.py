@@ -292,3 +292,18 @@ def test_build_prompts_prints_a_summary(tmp_path: Path, demo_flow: Flow,
     out = capsys.readouterr().out
     assert f"{report.built} built, 0 cached, 0 failed" in out
     assert all(f.endswith(".gsm") and f.startswith(str(tmp_path / "prompts")) for f in report.files)
+
+
+def test_memoised_knows_only_files_made_or_found_lately(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ivr_flows.voice.prompts as prompts_mod
+
+    tools = FakeTools()
+    store = make_store(tmp_path, tools)
+    assert store.memoised("text", "en", "Hello.") is None  # never asked: the caller asks
+    path = store.text_file("en", "Hello.")
+    assert store.memoised("text", "en", "Hello.") == path  # no hashing, stat or tools
+    assert store.memoised("value", "en", "Hello.") is None  # say_text is another kind
+    monkeypatch.setattr(prompts_mod, "MEMO_TTL_S", -1.0)  # stale: look at the disk again
+    assert store.memoised("text", "en", "Hello.") is None
