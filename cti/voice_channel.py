@@ -180,11 +180,11 @@ class VoiceQueueSession:
         if not ENDPOINT.fullmatch(endpoint):
             self.service.apply(e.OfferRejected(self.contact.contact_id, agent_id))
             return None
-        offer_timeout = self._ring_timeout(time.monotonic() - self.contact.offered_at)
-        if offer_timeout < 1:
-            log.warning("voice: offer of %s to %s came too late to ring; the engine times it "
-                        "out", self.contact.contact_id, agent_id)
-            return None
+        late_s = time.monotonic() - self.contact.offered_at
+        if late_s > 2:
+            log.info("voice: offer of %s to %s waited %.1f s for a prompt to end",
+                     self.contact.contact_id, agent_id, late_s)
+        offer_timeout = self._ring_timeout()
         self.contact.ringing = agent_id
         self.contact.accepted = False
         if self.exit.target in self.settings.record_queues and self.settings.recordings_dir:
@@ -229,13 +229,14 @@ class VoiceQueueSession:
             self.service.apply(e.OfferAccepted(self.contact.contact_id, agent_id))
         self.connected_to = agent_id
 
-    def _ring_timeout(self, late_s: float = 0.0) -> int:
-        """Ring a little less than the engine's own ring timer, so Dial answers first.
+    def _ring_timeout(self) -> int:
+        """The configured ring time, in full: Dial reports the no-answer itself.
 
-        ``late_s``: how long the offer waited in the inbox (the caller was hearing a comfort
-        chunk or an announcement); the engine's timer started when it made the offer."""
+        The engine's own ring timer for voice queues is longer by ``VOICE_RING_SLACK_S``
+        (cti/wiring.py), because an offer can wait in the inbox while a comfort chunk or an
+        announcement plays (at most one of them); it is only a safety net."""
         ring = self.settings.ring_timeouts.get(self.exit.target, 20.0)
-        return int(ring - 2 - max(0.0, late_s) + 0.25)  # still 1.75 s or more before it
+        return max(5, int(ring))
 
     # ------------------------------------------------------------------ leaving
 

@@ -26,6 +26,9 @@ from ivr_flows.voice.renderer import CallOutcome, Driver
 
 log = logging.getLogger(__name__)
 UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+# The engine's ring timer is a safety net for voice: Dial rings for cti.ring_timeout_s and
+# reports the no-answer; an offer may first wait for a playing announcement (< 10 s).
+VOICE_RING_SLACK_S = 10.0
 
 
 def queue_names(flows: Mapping[str, Flow]) -> set[str]:
@@ -53,7 +56,8 @@ def make_queues(cfg: Config, flows: Mapping[str, Flow]) -> dict[str, QueueConfig
     return {
         name: QueueConfig(
             name=name, strategy=cti.strategy,  # type: ignore[arg-type]
-            ring_timeout_s=float(cti.ring_timeout_s), wrap_up_s=float(cti.wrap_up_s),
+            ring_timeout_s=float(cti.ring_timeout_s) + VOICE_RING_SLACK_S,
+            wrap_up_s=float(cti.wrap_up_s),
             max_waiting=cti.max_waiting, overflow=(rule,),
             no_agents_exit=cti.no_agents_exit,  # type: ignore[arg-type]
             over_limit_exit=cti.over_limit_exit,  # type: ignore[arg-type]
@@ -137,7 +141,7 @@ def build_cti(cfg: Config, flows: Mapping[str, Flow], reactor: Any, records: Rec
         comfort_file=comfort_file, recordings_dir=str(recordings),
         record_queues=frozenset(cfg.cti.record_queues),
         fallback_mailbox=cfg.asterisk.fallback_mailbox,
-        ring_timeouts={name: q.ring_timeout_s for name, q in queues.items()})
+        ring_timeouts=dict.fromkeys(queues, float(cfg.cti.ring_timeout_s)))
     log.info("cti: queues %s; agents %s", ", ".join(queues) or "none",
              ", ".join(f"{a}({','.join(s)})" for a, s in profiles.items()))
     return Cti(service, api, settings, speak, profiles)

@@ -91,7 +91,7 @@ def test_a_waiting_call_rings_the_ready_agent_and_is_recorded_to_the_end() -> No
     assert ended == "agent_hangup"
     assert sent[0] == 'SET VARIABLE HOTLINE_DONE ""'  # from here on, a dead CTI means fallback
     assert any(s.startswith('EXEC MixMonitor "/rec/call-1.wav,b"') for s in sent)
-    assert 'EXEC Dial "PJSIP/agent1001,18,g"' in sent
+    assert 'EXEC Dial "PJSIP/agent1001,20,g"' in sent  # the configured ring time, in full
     assert sent[-1] == 'SET VARIABLE HOTLINE_DONE "1"'
     assert records.types() == ["queued", "offered", "recording", "offer_outcome", "connected",
                                "ended"]

@@ -41,7 +41,7 @@ from tests.integration.voice import DID_OPEN, Call, VoiceRig
 pytestmark = pytest.mark.asterisk
 
 AGENT_A, AGENT_B = "agent1001", "agent1002"
-RING_TIMEOUT_S = 8  # the engine's ring timer; the voice channel dials for 6 s
+RING_TIMEOUT_S = 8  # cti.ring_timeout_s: the voice channel dials for 8 s
 TO_AGENT = [(2000, "0")]  # demo_open: 0 at the main menu -> agent_queue (queue "service")
 
 
