@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import time
 from collections.abc import Callable
@@ -114,15 +115,32 @@ def outcome_record(outcome: CallOutcome) -> dict[str, Any]:
 
 def call_log_writer(path: Path) -> Callable[[CallOutcome], None]:
     """The FastAGI ``on_outcome`` hook: append each finished call to ``path`` as one JSON line
-    (what the handler saw and did; the end-to-end tests read it)."""
+    (what the handler saw and did; the end-to-end tests read it). The file stays open (one
+    line written and flushed per call, no open/close per call); it is reopened if it was
+    moved away or deleted (log rotation)."""
+    state: dict[str, Any] = {"fh": None, "ino": None}
+
+    def open_log() -> Any:
+        fh = state["fh"]
+        try:
+            ino = path.stat().st_ino
+        except OSError:
+            ino = None
+        if fh is None or ino != state["ino"]:
+            if fh is not None:
+                fh.close()
+            fh = path.open("a", encoding="utf-8")
+            state["fh"], state["ino"] = fh, os.fstat(fh.fileno()).st_ino
+        return fh
 
     def write(outcome: CallOutcome) -> None:
         try:
-            with path.open("a", encoding="utf-8") as fh:
-                fh.write(json.dumps(outcome_record(outcome), ensure_ascii=False, default=str)
-                         + "\n")
+            fh = open_log()
+            fh.write(json.dumps(outcome_record(outcome), ensure_ascii=False, default=str) + "\n")
+            fh.flush()
         except OSError as exc:
             log.warning("calls log %s not written: %s", path, exc.strerror)
+            state["fh"] = None
 
     return write
 

@@ -204,6 +204,26 @@ def merge(session: Session, *, keep: int, absorb: int) -> None:
     )
 
 
+def known_owners(session: Session, identities: Iterable[Identity]) -> dict[Identity, int]:
+    """The customers that own ``identities`` and were not merged away, in one SELECT (the
+    batch writer's fast path: a returning caller costs no statement of its own). Identities
+    with no owner, or whose owner was merged into another, are left out: ``identify`` and
+    ``link`` handle those."""
+    wanted = set(identities)
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(CustomerIdentity.kind, CustomerIdentity.value, CustomerIdentity.customer_id)
+        .join(Customer, Customer.id == CustomerIdentity.customer_id)
+        .where(
+            CustomerIdentity.value.in_({i.value for i in wanted}),
+            Customer.merged_into_id.is_(None),
+        )
+    ).all()
+    found = ((Identity(kind, value), owner) for kind, value, owner in rows)
+    return {ident: owner for ident, owner in found if ident in wanted}
+
+
 def find_customer(session: Session, identity: Identity) -> int | None:
     owner = _owner(session, identity)
     return None if owner is None else resolve(session, owner)

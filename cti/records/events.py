@@ -275,7 +275,9 @@ def record_batch(session: Session, events: Sequence[RecordEvent]) -> list[bool]:
     The statements do not grow with the batch: one SELECT for the event ids already stored,
     one for the rows of the interactions touched, one INSERT of the new rows, one of the new
     events, one executemany UPDATE of the existing rows (two if some rows got a customer);
-    plus the customer look-ups of events that carry identities, and one SELECT of the stored
+    plus one SELECT of the owners of the batch's identities (a returning customer costs
+    nothing more; a new or merged one goes through ``customers.identify``/``link``, after
+    which the owners are read again if needed), and one SELECT of the stored
     events of the interactions that got an event older than their last applied one (they are
     rebuilt from all their events).
     Returns, per event, False if its ``event_id`` was already stored (or came earlier in the
@@ -292,10 +294,13 @@ def record_batch(session: Session, events: Sequence[RecordEvent]) -> list[bool]:
     if not fresh:
         return applied
     rows = _load_rows(session, {e.interaction_id for e in fresh})
+    identities = {e.event_id: customers.identities_from(e.data.get("identities"))
+                  for e in fresh if e.data.get("identities")}
+    owners = _Owners(session, [i for found in identities.values() for i in found])
     for event in fresh:
         row = rows.setdefault(event.interaction_id, _Row(Projection(), None, 0, None, new=True))
         row.events.append(event)
-        _link_customer(session, row, event)
+        _link_customer(session, row, event, identities.get(event.event_id, []), owners)
     late = [iid for iid, row in rows.items() if not _fold(row)]
     if len({e.interaction_id for e in fresh if e.data.get("identities")}) > 1:
         _follow_merges(session, rows)
@@ -340,11 +345,36 @@ def _load_rows(session: Session, interaction_ids: set[str]) -> dict[str, _Row]:
     }
 
 
-def _link_customer(session: Session, row: _Row, event: RecordEvent) -> None:
-    found = customers.identities_from(event.data.get("identities"))
+class _Owners:
+    """The batch's identities -> their (unmerged) customers, read in one SELECT when first
+    needed; read again after a slow-path identify/link, which may create or merge customers."""
+
+    def __init__(self, session: Session, identities: list[customers.Identity]) -> None:
+        self._session = session
+        self._identities = identities
+        self._known: dict[customers.Identity, int] | None = None
+
+    def get(self, identity: customers.Identity) -> int | None:
+        if self._known is None:
+            self._known = customers.known_owners(self._session, self._identities)
+        return self._known.get(identity)
+
+    def stale(self) -> None:
+        self._known = None
+
+
+def _link_customer(session: Session, row: _Row, event: RecordEvent,
+                   found: list[customers.Identity], owners: _Owners) -> None:
     if not found:
         return
     before = row.customer_id
+    known = {owners.get(i) for i in found}
+    if len(known) == 1 and None not in known and row.customer_id in (None, *known):
+        # Every identity already belongs to one customer (a returning caller): nothing to add.
+        row.customer_id = known.pop()
+        row.customer_changed = row.customer_changed or row.customer_id != before
+        return
+    owners.stale()
     if row.customer_id is None:
         row.customer_id = customers.identify(session, found, event.at)
     else:

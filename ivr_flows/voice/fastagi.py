@@ -126,9 +126,30 @@ class FastAgiProtocol(LineOnlyReceiver):
             raise RuntimeError("AGI allows one command at a time")
         d: defer.Deferred[agi.Reply] = defer.Deferred()
         self._pending = d
-        self._tx.write(line.encode("utf-8") + b"\n")
+        self._write(line.encode("utf-8") + b"\n")
         d.addTimeout(COMMAND_TIMEOUT_S, self.factory.reactor, self._timed_out)
         return d
+
+    def _write(self, data: bytes) -> None:
+        """Send one command line straight to the socket when we can.
+
+        AGI is one command at a time and Asterisk answers a command only once it has read the
+        whole line, so when we send, nothing of ours is left in Twisted's buffer: sending at
+        once keeps the order and spares Twisted's write path (arm an epoll writer, wait for the
+        next loop turn, send, disarm; about a tenth of the reactor's time per call). What the
+        socket does not take, or a transport without a socket (tests), goes through Twisted."""
+        handle = getattr(self._tx, "getHandle", None)
+        sock = handle() if handle is not None else None
+        sent = 0
+        if sock is not None and hasattr(sock, "send"):
+            try:
+                sent = sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:  # reset or closed: Twisted's own write finds out and closes
+                sent = 0
+        if sent < len(data):
+            self._tx.write(data[sent:])
 
     def _timed_out(self, result: object, timeout: float) -> agi.Reply:
         log.warning("fastagi: no reply within %.0f s; closing", timeout)

@@ -30,9 +30,10 @@ How effects sound:
 - ``Act``: ``runner.run(flow, act)`` or, for ``send_link``, ``send_link(flow, state, act)``,
   as ``Work``; the ``Result`` goes back into the interpreter.
 - ``Exit``: SET VARIABLE HOTLINE_EXIT, HOTLINE_QUEUE / HOTLINE_TRANSFER_TO /
-  HOTLINE_CALLBACK_NUMBER, HOTLINE_PRIORITY, HOTLINE_LANG, and last HOTLINE_DONE=1; the
-  dialplan routes on them. A target that fails validation leaves HOTLINE_DONE unset, so the
-  dialplan's fallback takes the call.
+  HOTLINE_CALLBACK_NUMBER, HOTLINE_PRIORITY, HOTLINE_LANG (queue and callback exits only), and
+  last HOTLINE_DONE=1; the dialplan routes on them. As few commands as the exit needs: each
+  is a round trip, and keys pressed between two AGI commands are lost. A target that fails
+  validation leaves HOTLINE_DONE unset, so the dialplan's fallback takes the call.
 
 A hang-up anywhere (``200 result=-1``, the bare ``HANGUP`` line, ``511``, a closed
 connection) ends the session at once. A STREAM FILE of a missing file also answers
@@ -469,10 +470,11 @@ def exit_variables(ex: Exit, state: State) -> list[str]:
     """SET VARIABLE lines that hand the call to the dialplan; HOTLINE_DONE=1 comes last.
 
     A target that fails validation leaves HOTLINE_DONE unset (the dialplan fallback runs)."""
-    lines = [agi.set_variable("HOTLINE_EXIT", ex.kind),
-             agi.set_variable("HOTLINE_LANG", state.lang if _QUEUE.fullmatch(state.lang) else "")]
+    lines = [agi.set_variable("HOTLINE_EXIT", ex.kind)]
     ok = True
-    if ex.kind in ("queue", "callback"):
+    if ex.kind in ("queue", "callback"):  # the dialplan's queue announcements speak it
+        lines.append(agi.set_variable("HOTLINE_LANG",
+                                      state.lang if _QUEUE.fullmatch(state.lang) else ""))
         ok = bool(_QUEUE.fullmatch(ex.target))
         lines.append(agi.set_variable("HOTLINE_QUEUE", ex.target if ok else ""))
         lines.append(agi.set_variable("HOTLINE_PRIORITY", str(int(ex.priority))))

@@ -303,6 +303,60 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(
     assert old_big <= 5  # ids, rows, events insert, row update (+ transaction)
 
 
+def test_returning_customers_cost_one_lookup_per_batch_whatever_their_number(
+    session_factory: SessionFactory,
+) -> None:
+    def started(prefix: str, n: int) -> list[RecordEvent]:
+        return [ev(f"{prefix}{i}", i, "interaction_started", channel="voice",
+                   identities={"phone": f"1380013{i:04d}"}) for i in range(n)]  # fmt: skip
+
+    def statements(events: list[RecordEvent]) -> int:
+        seen: list[str] = []
+        engine = session_factory.kw["bind"]
+        listener = lambda *args: seen.append(args[2])  # noqa: E731
+        sa_event.listen(engine, "before_cursor_execute", listener)
+        try:
+            with session_factory.begin() as s:
+                assert all(record_batch(s, events))
+        finally:
+            sa_event.remove(engine, "before_cursor_execute", listener)
+        return len(seen)
+
+    first = started("first", 40)
+    record_all(session_factory, first)  # 40 customers now known
+    few, many = statements(started("again-few", 2)), statements(started("again-many", 40))
+    assert few == many <= 6  # ids, rows, owners, rows insert, events insert (+ transaction)
+    with session_factory() as s:
+        for i in range(40):
+            before, again = get_interaction(s, f"first{i}"), get_interaction(s, f"again-many{i}")
+            assert before is not None and again is not None
+            assert again.customer_id == before.customer_id is not None
+
+
+def test_a_batch_mixing_new_and_returning_callers_links_each_to_its_own_customer(
+    session_factory: SessionFactory,
+) -> None:
+    record_all(session_factory, [ev("old", 0, "interaction_started", channel="voice",
+                                    identities={"phone": "13800000001"})])  # fmt: skip
+    def started(iid: str, seconds: float, phone: str) -> RecordEvent:
+        return ev(iid, seconds, "interaction_started", channel="voice", identities={"phone": phone})
+
+    with session_factory.begin() as s:
+        record_batch(s, [
+            started("new1", 1, "13900000002"),
+            started("back", 2, "13800000001"),
+            started("new2", 3, "13900000002"),
+            ev("back", 4, "self_service", action="login", outcome="ok",
+               identities={"account": "a-1"}),
+        ])  # fmt: skip
+    with session_factory() as s:
+        rows = {i: get_interaction(s, i) for i in ("old", "new1", "back", "new2")}
+        account_owner = find_customer(s, normalize("account", "A-1"))
+    ids = {i: r.customer_id if r is not None else None for i, r in rows.items()}
+    assert ids["old"] == ids["back"] == account_owner is not None
+    assert ids["new1"] == ids["new2"] is not None and ids["new1"] != ids["old"]
+
+
 def test_customers_merged_within_a_batch_are_set_on_every_row(
     session_factory: SessionFactory,
 ) -> None:
