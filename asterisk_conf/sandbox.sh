@@ -177,7 +177,12 @@ EOF
 
 do_agi_venv() {
   do_build
-  if [ -f "$VENV_MARKER" ]; then say "AGI venv ready"; return 0; fi
+  # The marker holds a hash of setup.cfg: a change of the repo's dependencies rebuilds the venv.
+  local want
+  want=$(sha256sum "$REPO/setup.cfg" | cut -c1-16)
+  if [ -f "$VENV_MARKER" ] && [ "$(cat "$VENV_MARKER")" = "$want" ]; then
+    say "AGI venv ready"; return 0
+  fi
   local t0=$SECONDS
   mount_repo
   say "creating /opt/hotline-venv in the chroot and installing the repo (pip, default index)"
@@ -198,7 +203,7 @@ do_agi_venv() {
   fi
   any_running || unmount_repo
   write_agi_wrapper
-  touch "$VENV_MARKER"
+  echo "$want" > "$VENV_MARKER"
   say "AGI venv ready in $((SECONDS - t0)) s"
 }
 
@@ -267,8 +272,12 @@ do_start() {
   if [ "$agi" = yes ]; then mount_repo; fi
   write_agi_wrapper
   local console="$STATE/$name.console.log"
-  # exec chain: the pid we record is Asterisk's own (chroot execs it).
-  chroot "$ROOT" "${CHROOT_ENV[@]}" asterisk -f -q -n -C "$(astconf "$name")" \
+  # exec chain: the pid we record is Asterisk's own (setsid and chroot exec it). Its own
+  # session, as the daemon it normally is (Asterisk without -f forks into a new session):
+  # with the kernel's autogroup scheduling the CPU is then shared per service, not per
+  # thread, so under load Asterisk's hundreds of channel threads do not out-vote a
+  # one-reactor FastAGI server started from the same shell.
+  setsid chroot "$ROOT" "${CHROOT_ENV[@]}" asterisk -f -q -n -C "$(astconf "$name")" \
     </dev/null >"$console" 2>&1 &
   local pid=$!
   echo "$pid" >"$(pidfile "$name")"

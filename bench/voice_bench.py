@@ -2,7 +2,11 @@
 menu written natively in Asterisk dialplan, on one sandbox Asterisk instance (``bench``).
 
 One call (bench/voice/uac_bench.xml, SIPp): INVITE, wait for the menu, key 1 (SIP INFO),
-digits 5678, the back-end lookup, "Result" + SAY DIGITS, Asterisk hangs up.
+digits 5678, the back-end lookup, "Result" + SAY DIGITS, Asterisk hangs up. Every variant's
+lookup is a real HTTP GET /orders/12345678 against one demo back-end process of its own
+(bench/voice/backend.py): the Hotline server runs with its in-process demo back-end off, the
+pyst2 scripts read the same base URL from the rendered hotline-agi.toml, and the native
+dialplan uses CURL() + JSON_DECODE().
 
 Phases (the variants alternate inside every phase, so machine noise hits all of them):
 
@@ -10,8 +14,9 @@ Phases (the variants alternate inside every phase, so machine noise hits all of 
    without a failure runs one step; a step passes when SIPp reports every call successful *and*
    Asterisk's log shows every flow finished (``HOTLINE after-flow ... done=1 exit=hangup``
    for Hotline, set by the Hotline server through HOTLINE_DONE; ``BENCH native done`` for the
-   dialplan). CPU per step: utime+stime deltas of Asterisk and of the Hotline server, and
-   Asterisk's reaped children (cutime+cstime: the process-per-call AGI scripts).
+   dialplan). CPU per step: utime+stime deltas of Asterisk, of the Hotline server and of the
+   back-end process, and Asterisk's reaped children (cutime+cstime: the process-per-call AGI
+   scripts).
 2. latency: a moderate-load run per variant with Asterisk's millisecond log, verbose 3 and
    ``agi set debug on``: DTMF -> next prompt, measured inside Asterisk the same way for all:
    AGI: ``AGI Tx >> 200 result=<key or digits>`` -> the next ``AGI Rx << STREAM FILE/GET
@@ -59,6 +64,14 @@ INSTANCE = "bench"
 SIP_PORT, AMI_PORT, FASTAGI_PORT = 17060, 17038, 17573
 ITR_PORT, CONSOLE_PORT, BACKEND_PORT, CTI_API_PORT = 17080, 17090, 17081, 17070
 RTP_START, RTP_END = 30000, 39999
+BACKEND_URL = f"http://{LOOPBACK}:{BACKEND_PORT}"
+# The Hotline server and the back-end run in sessions of their own, as services do (and as
+# asterisk_conf/sandbox.sh starts Asterisk): with the kernel's autogroup scheduling
+# (/proc/sys/kernel/sched_autogroup_enabled) or systemd's per-service cgroups, a saturated
+# machine shares its CPU per service, not per thread. SIPp stays in the bench's session.
+SERVICE_SESSIONS = True
+# Loaded for the bench instance only (native.conf's lookup), not in asterisk_conf/templates.
+BENCH_MODULES = ("res_curl.so", "func_curl.so", "func_json.so")
 FLOW = "bench_menu"
 FASTAGI_DID = "4008007001"
 CLASSIC_DID = CLASSIC_AGI_PREFIX + FASTAGI_DID
@@ -103,10 +116,16 @@ class Cpu:
     ast: float = 0.0
     ast_children: float = 0.0
     server: float = 0.0
+    backend: float = 0.0  # the demo back-end process: every variant's lookups
 
     @property
     def total(self) -> float:
-        return self.ast + self.ast_children + self.server
+        return self.ast + self.ast_children + self.server + self.backend
+
+    def per_call(self, calls: int) -> Cpu:
+        """These seconds as milliseconds per call."""
+        k = 1000 / max(calls, 1)
+        return Cpu(self.ast * k, self.ast_children * k, self.server * k, self.backend * k)
 
 
 @dataclass
@@ -121,6 +140,7 @@ class Step:
     cpu: Cpu
     note: str = ""
     server_done: int | None = None  # FastAGI: calls the server recorded as finished
+    lookups: int = 0  # GET /orders/... the back-end answered during the step
 
     @property
     def passed(self) -> bool:
@@ -224,8 +244,9 @@ class Sandbox:
 def make_config(data_dir: Path, prompts_dir: Path, sandbox_dir: str) -> Config:
     cfg = Config(data_dir=str(data_dir), flows_dir=str(VOICE),
                  secret_key=secrets.token_urlsafe(32), log_level="WARNING")
-    backend = replace(cfg.backend, base_url=f"http://{LOOPBACK}:{BACKEND_PORT}",
-                      demo_port=BACKEND_PORT)
+    # The demo back-end runs as its own process (bench/voice/backend.py), not in the server;
+    # the rendered hotline-agi.toml (classic AGI) takes its base_url from here too.
+    backend = replace(cfg.backend, base_url=BACKEND_URL, demo=False)
     itr = replace(cfg.itr, port=ITR_PORT, public_url=f"http://{LOOPBACK}:{ITR_PORT}")
     cfg = replace(cfg, backend=backend, itr=itr,
                   console=replace(cfg.console, port=CONSOLE_PORT))
@@ -262,9 +283,18 @@ def render_instance(cfg: Config, out: Path, files: dict[str, str], *, verbose: b
         raise RuntimeError(f"rendered extensions.conf has no {after!r}: template changed?")
     text = text.replace(after, "exten => s,1,Log(NOTICE,HOTLINE after-flow ")
     native = (VOICE / "native.conf").read_text()
-    for key, path in files.items():
-        native = native.replace(f"@{{{key}}}", path)
+    for key, value in {**files, "backend_url": cfg.backend.base_url}.items():
+        native = native.replace(f"@{{{key}}}", value)
+    left = re.findall(r"@\{\w+\}", native)
+    if left:
+        raise RuntimeError(f"native.conf has placeholders the bench does not fill: {left}")
     ext.write_text(text + "\n" + native)
+    modules = out / "modules.conf"
+    mods = modules.read_text()
+    if "[modules]" not in mods:
+        raise RuntimeError("rendered modules.conf has no [modules]: template changed?")
+    modules.write_text(mods.rstrip("\n") + "\n\n; bench only: the native variant's lookup "
+                       "(CURL, JSON_DECODE)\n" + "".join(f"load = {m}\n" for m in BENCH_MODULES))
     # Throughput runs log one NOTICE line per call (the after-flow / done lines), no verbose;
     # latency runs log every dialplan step and AGI command with millisecond timestamps.
     (out / "logger.conf").write_text(
@@ -372,6 +402,8 @@ class Bench:
         self.plan = QUICK if args.quick else FULL
         if getattr(args, "rates", None):
             self.plan = replace(self.plan, fast_rates=tuple(args.rates))
+        if getattr(args, "classic_rates", None):
+            self.plan = replace(self.plan, classic_rates=tuple(args.classic_rates))
         if getattr(args, "step_s", None):
             self.plan = replace(self.plan, step_s=float(args.step_s))
         self.variants = set(getattr(args, "variants", None) or (v.name for v in VARIANTS))
@@ -383,6 +415,9 @@ class Bench:
         self.sandbox = Sandbox(self.cfg.sandbox_dir)
         self.server: subprocess.Popen[bytes] | None = None
         self.server_log = self.work / "hotline-server.log"
+        self.backend: subprocess.Popen[bytes] | None = None
+        self.backend_log = self.work / "backend.log"
+        self.access_log = self.work / "backend-access.log"  # one line per request
         self.scenario = self.work / "uac_bench.xml"
         self.scenario.write_text(scenario_xml())
         self.files: dict[str, str] = {}
@@ -412,7 +447,27 @@ class Bench:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.prompts_dir.mkdir(parents=True, exist_ok=True)
         self.files = prompt_files(self.prompts_dir)
+        self.start_backend()
         self.start_server()
+
+    def start_backend(self) -> None:
+        """The demo back-end, its own process for the whole run (see bench/voice/backend.py)."""
+        fh = self.backend_log.open("wb")
+        self.backend = subprocess.Popen(
+            [sys.executable, "-m", "bench.voice.backend", "--port", str(BACKEND_PORT),
+             "--access-log", str(self.access_log)],
+            stdout=fh, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
+            start_new_session=SERVICE_SESSIONS)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.backend.poll() is not None:
+                raise RuntimeError("demo back-end exited:\n"
+                                   + self.backend_log.read_text(errors="replace")[-3000:])
+            if port_taken(BACKEND_PORT, socket.SOCK_STREAM):
+                log(f"demo back-end up (pid {self.backend.pid}, {BACKEND_URL})")
+                return
+            time.sleep(0.2)
+        raise RuntimeError("demo back-end did not listen within 30 s")
 
     def start_server(self) -> None:
         env = {
@@ -426,8 +481,9 @@ class Bench:
             "HOTLINE_ITR_PORT": str(ITR_PORT),
             "HOTLINE_ITR_PUBLIC_URL": f"http://{LOOPBACK}:{ITR_PORT}",
             "HOTLINE_CONSOLE_PORT": str(CONSOLE_PORT),
-            "HOTLINE_BACKEND_DEMO_PORT": str(BACKEND_PORT),
-            "HOTLINE_BACKEND_BASE_URL": f"http://{LOOPBACK}:{BACKEND_PORT}",
+            # No in-process demo back-end: lookups go to the bench's own back-end process.
+            "HOTLINE_BACKEND_DEMO": "false",
+            "HOTLINE_BACKEND_BASE_URL": BACKEND_URL,
             "HOTLINE_ASTERISK_SANDBOX": "false",
             # The server's AMI client (the CTI) talks to the bench instance, nobody else's.
             "HOTLINE_ASTERISK_AMI_PORT": str(AMI_PORT),
@@ -440,14 +496,14 @@ class Bench:
         hotline = REPO_ROOT / ".venv" / "bin" / "hotline"
         fh = self.server_log.open("wb")
         self.server = subprocess.Popen([str(hotline), "run", "--no-asterisk"], env=env,
-                                       stdout=fh, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+                                       stdout=fh, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
+                                       start_new_session=SERVICE_SESSIONS)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.server.poll() is not None:
                 raise RuntimeError("hotline server exited:\n"
                                    + self.server_log.read_text(errors="replace")[-3000:])
-            if port_taken(FASTAGI_PORT, socket.SOCK_STREAM) and \
-                    port_taken(BACKEND_PORT, socket.SOCK_STREAM):
+            if port_taken(FASTAGI_PORT, socket.SOCK_STREAM):
                 log(f"hotline server up (pid {self.server.pid}), prompts pre-built")
                 return
             time.sleep(0.2)
@@ -484,13 +540,14 @@ class Bench:
 
     def teardown(self) -> None:
         self.stop_asterisk()
-        if self.server is not None and self.server.poll() is None:
-            self.server.send_signal(signal.SIGTERM)
-            try:
-                self.server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.server.kill()
-                self.server.wait()
+        for proc in (self.server, self.backend):  # the processes this bench started, by pid
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
 
     # -- one throughput step
 
@@ -499,23 +556,34 @@ class Bench:
         return int(m.group(1)) if m else 0
 
     def settle(self, limit_s: float = 20.0) -> None:
-        """Before the next step: no channel left and Asterisk + Hotline nearly idle (under 5 %
-        of a core over half a second), so one step's backlog does not count against the next."""
+        """Before the next step: no channel left and Asterisk + Hotline + the back-end nearly
+        idle (under 5 % of a core over half a second), so one step's backlog does not count
+        against the next."""
         deadline = time.monotonic() + limit_s
         while time.monotonic() < deadline:
             a = self.cpu()
             time.sleep(0.5)
-            b = self.cpu()
-            busy = (b[0] - a[0]) + (b[1] - a[1]) + (b[2] - a[2])
+            busy = self.cpu().total - a.total
             if busy < 0.025 and not self.channels():
                 return
         log(f"  (not idle after {limit_s:.0f} s; going on)")
 
-    def cpu(self) -> tuple[float, float, float]:
+    def cpu(self) -> Cpu:
+        """CPU seconds so far: Asterisk, its reaped children, the Hotline server, the back-end."""
         ast_own, ast_children = cpu_seconds(self.sandbox.pid())
-        assert self.server is not None
+        assert self.server is not None and self.backend is not None
         server_own, server_children = cpu_seconds(self.server.pid)
-        return ast_own, ast_children, server_own + server_children
+        backend_own, backend_children = cpu_seconds(self.backend.pid)
+        return Cpu(ast_own, ast_children, server_own + server_children,
+                   backend_own + backend_children)
+
+    def lookups_since(self, mark: int) -> int:
+        """Order lookups the back-end logged after byte ``mark`` of its access log."""
+        if not self.access_log.exists():
+            return 0
+        with self.access_log.open("rb") as fh:
+            fh.seek(mark)
+            return sum(1 for line in fh if b'"GET /orders/' in line)
 
     @property
     def calls_log(self) -> Path:
@@ -541,6 +609,7 @@ class Bench:
         calls = max(1, round(rate * seconds))
         mark = self.sandbox.log_size()
         calls_mark = self.calls_log.stat().st_size if self.calls_log.exists() else 0
+        access_mark = self.access_log.stat().st_size if self.access_log.exists() else 0
         before = self.cpu()
         spy = self.start_profile(variant, rate)
         spy_threads = self.thread_cpu() if spy is not None else {}
@@ -567,16 +636,18 @@ class Bench:
             note = f"{other} flows ended in their failure branch; {note}".rstrip("; ")
         if run.rc not in (0, 1) and not note:
             note = f"sipp exit {run.rc}"
-        cpu = Cpu(after[0] - before[0], after[1] - before[1], after[2] - before[2])
+        cpu = Cpu(after.ast - before.ast, after.ast_children - before.ast_children,
+                  after.server - before.server, after.backend - before.backend)
         st = Step(variant.name, rate, calls, run.ok, run.failed, done, run.seconds, cpu, note,
-                  self.server_finished(calls_mark) if variant is FASTAGI else None)
+                  self.server_finished(calls_mark) if variant is FASTAGI else None,
+                  self.lookups_since(access_mark))
+        per = cpu.per_call(done)
         log(f"  {variant.name:8s} {rate:6g}/s  calls {calls:5d} ok {run.ok:5d} "
             f"failed {run.failed:4d} done {done:5d}"
-            f"{'' if st.server_done is None else f' server {st.server_done:5d}'}  "
-            f"cpu/call {1000 * cpu.total / max(done, 1):6.1f} ms "
-            f"(ast {1000 * cpu.ast / max(done, 1):.1f} + children "
-            f"{1000 * cpu.ast_children / max(done, 1):.1f} + hotline "
-            f"{1000 * cpu.server / max(done, 1):.1f})  "
+            f"{'' if st.server_done is None else f' server {st.server_done:5d}'} "
+            f"lookups {st.lookups:5d}  cpu/call {per.total:6.1f} ms "
+            f"(ast {per.ast:.1f} + children {per.ast_children:.1f} + hotline "
+            f"{per.server:.1f} + backend {per.backend:.1f})  "
             f"{'PASS' if st.passed else 'FAIL'} {note}")
         if not st.passed and run.errors:
             tail = run.errors.strip().splitlines()[-3:]
@@ -765,10 +836,11 @@ def cpu_per_call(steps: Sequence[Step], variant: str) -> tuple[float, Cpu]:
     if not calls:
         return float("nan"), Cpu()
     # Native runs without Hotline: the server's CPU during native steps (its AMI client
-    # following those calls) is shown per step but not charged to the native variant.
-    server = 0.0 if variant == NATIVE.name else sum(s.cpu.server for s in chosen) * 1000 / calls
-    parts = Cpu(sum(s.cpu.ast for s in chosen) * 1000 / calls,
-                sum(s.cpu.ast_children for s in chosen) * 1000 / calls, server)
+    # following those calls) is shown per step but not charged to the native variant. The
+    # back-end process answers every variant's lookups: charged to all three.
+    server = 0.0 if variant == NATIVE.name else sum(s.cpu.server for s in chosen)
+    parts = Cpu(sum(s.cpu.ast for s in chosen), sum(s.cpu.ast_children for s in chosen),
+                server, sum(s.cpu.backend for s in chosen)).per_call(calls)
     return parts.total, parts
 
 
@@ -786,7 +858,8 @@ def report(steps: Sequence[Step], lats: Sequence[Latency], command: str, started
         "",
         f"Command: `{command}`",
         "",
-        "| Variant | Max calls/s, 0 failed | CPU/call (Asterisk + AGI children + Hotline) |"
+        "| Variant | Max calls/s, 0 failed | CPU/call (Asterisk + AGI children + Hotline +"
+        " back-end) |"
         " DTMF->prompt menu p50/p95 | DTMF->prompt after lookup p50/p95 |",
         "|---|---|---|---|---|",
     ]
@@ -798,7 +871,8 @@ def report(steps: Sequence[Step], lats: Sequence[Latency], command: str, started
         coll = f"{percentile(x.collect_ms, 50):.1f} / {percentile(x.collect_ms, 95):.1f} ms" \
             if x else "-"
         lines.append(f"| {v.label} | {rates[v.name]:g} | {total:.1f} ms ({parts.ast:.1f} + "
-                     f"{parts.ast_children:.1f} + {parts.server:.1f}) | {menu} | {coll} |")
+                     f"{parts.ast_children:.1f} + {parts.server:.1f} + {parts.backend:.1f}) |"
+                     f" {menu} | {coll} |")
     lines.append("")
     fa, na, cl = rates[FASTAGI.name], rates[NATIVE.name], rates[CLASSIC.name]
     vs_native = fa / na if na else float("nan")
@@ -829,7 +903,7 @@ def report(steps: Sequence[Step], lats: Sequence[Latency], command: str, started
         lines.append(f"- p95 added latency vs native, {step_name} step = {value:.1f} ms (floor "
                      f"< {FLOORS['added_p95_ms']:g} ms): "
                      f"{verdict(value < FLOORS['added_p95_ms'])}"
-                     + (" (this step includes Hotline's HTTP lookup; native does none)"
+                     + (" (this step includes the HTTP lookup, for both)"
                         if step_name == "lookup" else ""))
     fa_cpu, fa_parts = cpu_per_call(steps, FASTAGI.name)
     na_cpu, _ = cpu_per_call(steps, NATIVE.name)
@@ -837,22 +911,24 @@ def report(steps: Sequence[Step], lats: Sequence[Latency], command: str, started
         first_fail = next((s for s in steps if s.variant == FASTAGI.name and not s.passed), None)
         lines.append(
             f"- Why the calls/s ratio: CPU per call FastAGI {fa_cpu:.1f} ms (Asterisk "
-            f"{fa_parts.ast:.1f}, Hotline server {fa_parts.server:.1f}) vs native {na_cpu:.1f} ms;"
+            f"{fa_parts.ast:.1f}, Hotline server {fa_parts.server:.1f}, back-end "
+            f"{fa_parts.backend:.1f}) vs native {na_cpu:.1f} ms;"
             f" on a CPU-bound machine that alone caps the ratio near {na_cpu / fa_cpu:.2f}."
             + (f" At {first_fail.rate:g}/s FastAGI failed: {first_fail.note or 'see steps'}"
                f" (server CPU-starved: its replies came late, and AGI drops keys pressed "
                f"between commands)." if first_fail else ""))
     lines += ["", "Steps (rate, calls, SIPp ok/failed, flows finished per Asterisk's log, "
-              "CPU per finished call):", "", "| Variant | Rate/s | Calls | OK | Failed | Done |"
-              " Server done | CPU/call ms (ast+children+hotline) | Note |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "lookups the back-end answered, CPU per finished call):", "",
+              "| Variant | Rate/s | Calls | OK | Failed | Done | Server done | Lookups |"
+              " CPU/call ms (ast+children+hotline+backend) | Note |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for s in steps:
-        per = 1000 / max(s.done, 1)
+        per = s.cpu.per_call(s.done)
         server = "-" if s.server_done is None else str(s.server_done)
         lines.append(f"| {s.variant} | {s.rate:g} | {s.calls} | {s.ok} | {s.failed} | {s.done} |"
-                     f" {server} |"
-                     f" {s.cpu.total * per:.1f} ({s.cpu.ast * per:.1f}+"
-                     f"{s.cpu.ast_children * per:.1f}+{s.cpu.server * per:.1f}) |"
+                     f" {server} | {s.lookups} |"
+                     f" {per.total:.1f} ({per.ast:.1f}+{per.ast_children:.1f}+"
+                     f"{per.server:.1f}+{per.backend:.1f}) |"
                      f" {'pass' if s.passed else 'FAIL'} {s.note} |")
     lines.append("")
     lines.append("Latency samples (calls parsed): " + ", ".join(
@@ -868,14 +944,20 @@ What is measured (bench/voice_bench.py, bench/voice/):
   SayDigits/SAY DIGITS (25), Asterisk hangs up. Same prompt files (espeak-ng, 8 kHz WAV) for
   all three. Flow: bench/voice/bench_menu.yaml; dialplan: bench/voice/native.conf; caller:
   bench/voice/uac_bench.xml (SIPp, `-buff_size 4194304`, bounded `-m`/`-timeout`).
-- Hotline variants do a real lookup: GET /orders/1234{code} on the demo back-end, served by
-  the Hotline server itself (in-process Flask app on Twisted's WSGI server, called over HTTP
-  on 127.0.0.1 by the action runner). **The native variant does not**: its "lookup" is a `Set`
-  of a fixed value (the sandbox loads no CURL/ODBC module), so native is an upper bound that
-  pays nothing for the back-end.
+- All three do the same real lookup: GET /orders/1234{code} over HTTP on 127.0.0.1 against
+  one demo back-end process (bench/voice/backend.py: cti/demo_backend.py's Flask app on the
+  server's stack, Twisted `Site(WSGIResource)` + a thread pool), started once for the run.
+  The Hotline server runs with its in-process demo back-end off (`HOTLINE_BACKEND_DEMO=false`)
+  and its action runner calls that process; the pyst2 scripts read the same base URL from the
+  rendered hotline-agi.toml; the native dialplan calls it with `CURL()` (func_curl + res_curl,
+  `CURLOPT` httptimeout 3 s and failurecodes 404,500, loaded for the bench instance only) and
+  reads `status` and `eta.day` with `JSON_DECODE()` (func_json). Nobody's lookup is free: the
+  back-end's CPU is charged to every variant, and "Lookups" in the steps table counts the
+  requests its access log shows per step (one per call).
 - A rate passes when SIPp counts every call successful and Asterisk's log shows every flow
   finished (`HOTLINE after-flow ... done=1 exit=hangup`, i.e. the Hotline server set
-  HOTLINE_DONE=1 after the lookup said "ok"; `BENCH native done` for the dialplan). For
+  HOTLINE_DONE=1 after the lookup said "ok"; `BENCH native done` for the dialplan, after
+  `JSON_DECODE()` found the ETA day in the back-end's reply). For
   throughput runs the bench instance logs no verbose output, only these lines (the rendered
   after-flow `Verbose(1, ...)` is turned into `Log(NOTICE, ...)` with the same text). For
   FastAGI the server's own record (`<data_dir>/calls.jsonl`: ended=exit, exit kind hangup)
@@ -883,15 +965,16 @@ What is measured (bench/voice_bench.py, bench/voice/):
   stops at its first failing rate; pyst2 runs first, with its own smaller rates.
 - CPU/call: /proc/<pid>/stat deltas over each passing step: Asterisk utime+stime, Asterisk's
   reaped children cutime+cstime (the process-per-call AGI scripts, Python 3.13 in the chroot),
-  and the Hotline server (reactor + thread pools + the demo back-end + its CTI/AMI client).
-  SIPp is not counted. The native figure leaves the Hotline server out (it is not part of
-  that variant; the steps table still shows what the idle server spent following those calls
-  over AMI).
+  the Hotline server (reactor + thread pools + its CTI/AMI client; no back-end inside) and the
+  back-end process (utime+stime), for all three variants. SIPp is not counted. The native
+  figure leaves the Hotline server out (it is not part of that variant; the steps table still
+  shows what the idle server spent following those calls over AMI).
 - Latency (a separate run at moderate load with verbose 3, millisecond timestamps and
   `agi set debug on`; throughput runs log one line per call): AGI variants from `AGI Tx >>
   200 result=49` (key 1) / `200 result=5678` to the next `AGI Rx << GET DATA/STREAM FILE/SAY`;
   native from the first dialplan step after `Read()` to `Read()`/`Playback()` starting. The
-  "after lookup" step includes the HTTP lookup for Hotline and nothing for native.
+  "after lookup" step includes the HTTP lookup for all of them (native: `CURL()` +
+  `JSON_DECODE()` run between those two log lines).
 - How a Hotline variant fails: Asterisk's AGI discards DTMF that arrives while no AGI command
   is running. The caller presses keys at fixed times (3 s after the answer, then 0.5 s after
   the menu key); when the handler is slow to send its next command (a CPU-starved server, an
@@ -944,6 +1027,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated subset of fastagi,classic,native (default all)")
     parser.add_argument("--rates", type=lambda v: [float(x) for x in v.split(",") if x],
                         help="FastAGI/native rates in calls/s, e.g. 40,60,80 (default: plan's)")
+    parser.add_argument("--classic-rates", type=lambda v: [float(x) for x in v.split(",") if x],
+                        help="pyst2 AGI rates in calls/s, e.g. 1,2 (default: plan's)")
     parser.add_argument("--step-s", type=float, help="seconds of calls per step (default: "
                         "plan's)")
     parser.add_argument("--profile", choices=("speedscope", "flamegraph", "raw"),
@@ -952,11 +1037,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.variants and not set(args.variants) <= {v.name for v in VARIANTS}:
         parser.error(f"--variants: choose from {', '.join(v.name for v in VARIANTS)}")
-    partial_run = bool(args.variants or args.rates or args.step_s or args.skip_latency
-                       or args.profile)
+    partial_run = bool(args.variants or args.rates or args.classic_rates or args.step_s
+                       or args.skip_latency or args.profile)
     if partial_run and not args.no_write:
-        parser.error("a partial run (--variants/--rates/--step-s/--skip-latency/--profile) "
-                     "needs --no-write: RESULTS.md is for full runs")
+        parser.error("a partial run (--variants/--rates/--classic-rates/--step-s/--skip-latency/"
+                     "--profile) needs --no-write: RESULTS.md is for full runs")
     command = ".venv/bin/python -m bench.voice_bench" + (" --quick" if args.quick else "")
     started = time.time()
     load_before = os.getloadavg()[0]

@@ -35,6 +35,9 @@ OFFER_OUTCOMES = ("accepted", "rejected", "timeout", "cancelled")
 EVENT_TYPES: dict[str, tuple[str, ...]] = {
     "interaction_started": ("channel",),  # + identities, did, flow
     "ivr_step": ("node",),  # + input (a description, never card digits)
+    # a whole IVR segment at once: steps [[node, input], ...] (+ self_service [[action,
+    # outcome], ...]); what the voice channel records when a flow ends, in one event
+    "ivr": ("steps",),
     "self_service": ("action", "outcome"),  # + identities learnt (e.g. account)
     "queued": ("queue",),  # + priority, skills
     "offered": ("agent",),
@@ -93,6 +96,15 @@ class RecordEvent:
             key, allowed = checks[self.type]
             if self.data[key] not in allowed:
                 raise EventError(f"{key} must be one of {', '.join(allowed)}", **{key: "?"})
+        if self.type == "ivr":
+            if not self.data["steps"]:
+                raise EventError("ivr needs at least one step", missing=["steps"])
+            for key in ("steps", "self_service"):
+                items = self.data.get(key, [])
+                if not isinstance(items, list) or not all(
+                    isinstance(i, list | tuple) and len(i) == 2 for i in items
+                ):
+                    raise EventError(f"ivr {key} must be a list of pairs", key=key)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -208,6 +220,13 @@ def apply(p: Projection, type_: str, at: datetime, data: dict[str, Any]) -> Proj
     if type_ == "self_service":
         item = f"{data['action']}:{data['outcome']}"
         return rep(p, self_service=_append(p.self_service, item, ", "))
+    if type_ == "ivr":
+        path, served = p.ivr_path, p.self_service
+        for node, _input in data["steps"]:
+            path = _append(path, str(node), " > ")
+        for action, outcome in data.get("self_service", []):
+            served = _append(served, f"{action}:{outcome}", ", ")
+        return rep(p, ivr_path=path, self_service=served)
     if type_ == "queued":
         priority = data.get("priority")
         return rep(

@@ -2,10 +2,11 @@
 
 One ``FastAgiProtocol`` per connection: it reads the ``agi_*`` environment, picks the flow
 from ``agi_network_script``, and drives the shared ``VoiceSession`` generator
-(``ivr_flows.voice.renderer``): each AGI command is written as one line and answered by one
-Deferred that the next reply fires (AGI is strictly one command at a time); blocking work
-(prompt synthesis, actions, texting a link) runs with ``deferToThreadPool`` on the pool the
-factory was given. No global reactor: the factory takes it.
+(``ivr_flows.voice.renderer``): each AGI command is written as one line and the next reply
+resumes the generator directly (AGI is strictly one command at a time; no Deferred per
+command, since every call makes several and the reactor's time is the server's limit);
+blocking work (prompt synthesis, actions, texting a link) runs with ``deferToThreadPool`` on
+the pool the factory was given. No global reactor: the factory takes it.
 
 An unknown flow clears HOTLINE_DONE and closes the connection so the dialplan fallback runs.
 A lost connection answers the pending command with a "closed" reply: the session ends as a
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 # After the flow: (outcome, AGI environment, start time in reactor seconds) -> a driver that
 # continues the same call (e.g. the CTI's queue wait), or None to hang up as usual.
 AfterFlow = Callable[[CallOutcome, Mapping[str, str], float], Driver[Any] | None]
+Resume = Callable[[agi.Reply], None]
 
 ENV_TIMEOUT_S = 10.0  # Asterisk sends the environment at once; a silent peer is not Asterisk
 COMMAND_TIMEOUT_S = 3600.0  # a reply can take as long as a prompt plays; this only reaps dead peers
@@ -60,9 +62,9 @@ class FastAgiProtocol(LineOnlyReceiver):
     def __init__(self) -> None:
         self._env = agi.EnvReader()
         self._replies = agi.ReplyReader()
-        self._pending: defer.Deferred[agi.Reply] | None = None
+        self._resume: Resume | None = None  # who gets the reply to the command in flight
         self._closed = False
-        self._env_timer: Any = None
+        self._timer: Any = None  # one per connection: the environment's, then each command's
         self.outcome: CallOutcome | None = None
 
     @property
@@ -72,25 +74,34 @@ class FastAgiProtocol(LineOnlyReceiver):
     # -- connection
 
     def connectionMade(self) -> None:
-        self._env_timer = self.factory.reactor.callLater(ENV_TIMEOUT_S, self._env_timeout)
+        self._timer = self.factory.reactor.callLater(ENV_TIMEOUT_S, self._env_timeout)
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         self._closed = True
-        self._cancel_env_timer()
-        pending, self._pending = self._pending, None
-        if pending is not None:
+        self._stop_timer()
+        resume, self._resume = self._resume, None
+        if resume is not None:
             why = reason.getErrorMessage() if reason is not None else "connection lost"
-            pending.callback(agi.Reply.closed(why))
+            resume(agi.Reply.closed(why))
 
     def _env_timeout(self) -> None:
-        self._env_timer = None
+        self._timer = None
         log.warning("fastagi: no AGI environment within %.0f s; closing", ENV_TIMEOUT_S)
         self._tx.loseConnection()
 
-    def _cancel_env_timer(self) -> None:
-        if self._env_timer is not None and self._env_timer.active():
-            self._env_timer.cancel()
-        self._env_timer = None
+    def _command_timeout(self) -> None:
+        self._timer = None
+        resume, self._resume = self._resume, None
+        if resume is None:  # answered meanwhile: nothing to reap
+            return
+        log.warning("fastagi: no reply within %.0f s; closing", COMMAND_TIMEOUT_S)
+        self._tx.abortConnection()
+        resume(agi.Reply.closed("timeout"))
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
 
     def lineLengthExceeded(self, line: bytes) -> None:
         log.warning("fastagi: line of %d bytes from Asterisk; closing", len(line))
@@ -102,33 +113,39 @@ class FastAgiProtocol(LineOnlyReceiver):
         text = line.decode("utf-8", "replace")
         if not self._env.done:
             if self._env.feed(text):
-                self._cancel_env_timer()
+                self._stop_timer()
                 self._start(self._env.env)
             return
         reply = self._replies.feed(text)
         if reply is None:
             return
-        pending, self._pending = self._pending, None
-        if pending is None:
+        resume, self._resume = self._resume, None
+        if resume is None:
             # Asterisk sends a bare HANGUP line after the -1 that ended the session.
             log.debug("fastagi: unsolicited %s line", reply.kind)
             return
-        pending.callback(reply)
+        resume(reply)
 
     # -- commands out
 
-    def send_command(self, line: str) -> defer.Deferred[agi.Reply]:
-        """Write one command; the Deferred fires with its ``Reply`` (``closed`` if the
-        connection is gone or goes)."""
+    def send_line(self, line: str, resume: Resume) -> bool:
+        """Write one command; ``resume(reply)`` is called with Asterisk's reply (a ``closed``
+        reply if the connection goes first). False, writing nothing, if the connection is
+        already gone. No Deferred per command: the reply resumes the call directly."""
         if self._closed:
-            return defer.succeed(agi.Reply.closed())
-        if self._pending is not None:
+            return False
+        if self._resume is not None:
             raise RuntimeError("AGI allows one command at a time")
-        d: defer.Deferred[agi.Reply] = defer.Deferred()
-        self._pending = d
+        self._resume = resume
         self._write(line.encode("utf-8") + b"\n")
-        d.addTimeout(COMMAND_TIMEOUT_S, self.factory.reactor, self._timed_out)
-        return d
+        # A reply can take as long as a prompt plays; the timer only reaps dead peers. One
+        # DelayedCall per connection, pushed back per command (cheap: no new heap entry).
+        if self._timer is not None and self._timer.active():
+            self._timer.reset(COMMAND_TIMEOUT_S)
+        else:
+            self._timer = self.factory.reactor.callLater(COMMAND_TIMEOUT_S,
+                                                         self._command_timeout)
+        return True
 
     def _write(self, data: bytes) -> None:
         """Send one command line straight to the socket when we can.
@@ -144,18 +161,10 @@ class FastAgiProtocol(LineOnlyReceiver):
         if sock is not None and hasattr(sock, "send"):
             try:
                 sent = sock.send(data)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
-            except OSError:  # reset or closed: Twisted's own write finds out and closes
+            except OSError:  # would block, reset or closed: Twisted's write copes or closes
                 sent = 0
         if sent < len(data):
             self._tx.write(data[sent:])
-
-    def _timed_out(self, result: object, timeout: float) -> agi.Reply:
-        log.warning("fastagi: no reply within %.0f s; closing", timeout)
-        self._pending = None
-        self._tx.abortConnection()
-        return agi.Reply.closed("timeout")
 
     # -- the session
 
@@ -164,6 +173,7 @@ class FastAgiProtocol(LineOnlyReceiver):
         d.addBoth(self._finished)
 
     def _finished(self, result: object) -> None:
+        self._stop_timer()
         if isinstance(result, Failure):
             log.error("fastagi: session failed: %s", result.getTraceback())
         elif isinstance(result, CallOutcome):
@@ -234,24 +244,38 @@ class FastAgiFactory(Factory):
             self.on_outcome(outcome)
         return outcome
 
-    @defer.inlineCallbacks
-    def drive(self, proto: FastAgiProtocol, gen: Driver[Any]) -> Any:
-        """Trampoline: AGI commands go to the connection, blocking work to the thread pool."""
-        value: Any = None
-        error: BaseException | None = None
-        while True:
-            try:
-                request = gen.throw(error) if error is not None else gen.send(value)
-            except StopIteration as stop:
-                return stop.value
-            value, error = None, None
-            try:
+    def drive(self, proto: FastAgiProtocol, gen: Driver[Any]) -> defer.Deferred[Any]:
+        """Run ``gen`` on ``proto``: AGI commands go to the connection and their replies resume
+        the generator from ``lineReceived``; blocking work goes to the thread pool. The
+        Deferred fires with the generator's return value."""
+        done: defer.Deferred[Any] = defer.Deferred()
+
+        def on_reply(reply: agi.Reply) -> None:
+            advance(reply, None)
+
+        def advance(value: Any, error: BaseException | None) -> None:
+            while True:
+                try:
+                    request = gen.throw(error) if error is not None else gen.send(value)
+                except StopIteration as stop:
+                    done.callback(stop.value)
+                    return
+                except BaseException:  # noqa: BLE001 - a bug in a driver: the session fails
+                    done.errback(Failure())
+                    return
+                value, error = None, None
                 if isinstance(request, Send):
-                    value = yield proto.send_command(request.line)
-                else:
-                    value = yield deferToThreadPool(self.reactor, self.pool, request.fn)
-            except Exception as exc:  # noqa: BLE001 - thrown into the driver, which decides
-                error = exc
+                    if proto.send_line(request.line, on_reply):
+                        return  # the reply resumes us
+                    value = agi.Reply.closed()
+                    continue
+                work = deferToThreadPool(self.reactor, self.pool, request.fn)
+                work.addCallbacks(lambda result: advance(result, None),
+                                  lambda failure: advance(None, failure.value))
+                return
+
+        advance(None, None)
+        return done
 
 
 def listen_fastagi(reactor: Any, factory: FastAgiFactory, host: str = "127.0.0.1",

@@ -322,14 +322,14 @@ def test_records_one_customer_timeline(rig: CtiRig, records: Any) -> None:
         pytest.skip("needs the handled call of test_ring_no_answer_goes_to_the_next_agent")
     timeline = _timeline(records, iid)
     types = [t for t, _ in timeline]
-    order = ["interaction_started", "ivr_step", "queued", "offered", "offer_outcome",
+    order = ["interaction_started", "ivr", "queued", "offered", "offer_outcome",
              "connected", "ended", "wrap_up"]
     positions = [types.index(t) for t in order]
     assert positions == sorted(positions), types
     started = dict(timeline[0][1])
     assert started["channel"] == "voice" and started["flow"] == "demo_open"
     assert started["identities"] == {"phone": CALLER_B}
-    steps = [d["node"] for t, d in timeline if t == "ivr_step"]
+    steps = [node for t, d in timeline if t == "ivr" for node, _input in d["steps"]]
     assert steps[:2] == ["welcome", "main"], steps
     ended = next(d for t, d in timeline if t == "ended")
     assert ended["by"] == "agent"

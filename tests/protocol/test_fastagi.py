@@ -197,6 +197,16 @@ def test_a_command_never_answered_is_reaped(h: Harness) -> None:
     assert h.proto.outcome is not None and h.proto.outcome.reason == "connection_lost"
 
 
+def test_slow_replies_each_within_the_limit_are_not_reaped(h: Harness) -> None:
+    h.proto.dataReceived(b"agi_network: yes\nagi_network_script: demo_400\n\n")
+    for _ in range(3):  # each command answered just before its limit: the call goes on
+        assert len(h.hotline_said()) == 1  # a prompt, a wait for a key, ...
+        h.reactor.advance(COMMAND_TIMEOUT_S - 1)
+        h.asterisk_says("200 result=0 endpos=100")
+        assert h.proto.outcome is None and not h.transport.disconnecting
+    assert len(h.reactor.getDelayedCalls()) == 1  # one timer per connection, pushed back
+
+
 def test_the_factory_keeps_only_the_last_outcomes(demo_flow: Flow) -> None:
     h = Harness(demo_flow)
     for _ in range(3):

@@ -207,6 +207,28 @@ def test_events_survive_a_json_round_trip() -> None:
         assert RecordEvent.from_json(e.to_json()) == e
 
 
+def test_an_ivr_segment_event_projects_like_its_steps_one_by_one() -> None:
+    steps = [["welcome", "start"], ["main", "key 2"], ["order_lookup", "result ok"]]
+    one_by_one = Projection()
+    for i, (node, inp) in enumerate(steps):
+        one_by_one = apply(one_by_one, "ivr_step", at(i), {"node": node, "input": inp})
+    one_by_one = apply(one_by_one, "self_service", at(3),
+                       {"action": "order_lookup", "outcome": "ok"})
+    bundled = apply(Projection(), "ivr", at(3),
+                    {"steps": steps, "self_service": [["order_lookup", "ok"]]})
+    assert bundled == one_by_one
+    assert bundled.ivr_path == "welcome > main > order_lookup"
+    assert bundled.self_service == "order_lookup:ok"
+
+
+@pytest.mark.parametrize("data", [{"steps": []}, {"steps": "welcome"},
+                                  {"steps": [["a", "b", "c"]]},
+                                  {"steps": [["a", "b"]], "self_service": [1]}])
+def test_a_malformed_ivr_segment_is_refused(data: dict[str, Any]) -> None:
+    with pytest.raises(EventError):
+        RecordEvent("call-1", at(0), "ivr", data)
+
+
 def test_the_projection_is_a_pure_fold() -> None:
     p = Projection()
     for e in full_call():
