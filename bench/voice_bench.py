@@ -793,11 +793,12 @@ def _next_prompt(events: list[tuple[float, str, str]], start: int) -> float | No
 
 def _agi_steps(events: list[tuple[float, str, str]]) -> tuple[float | None, float | None]:
     menu = collect = None
-    key_reply = f"200 result={ord(KEY)}"
+    # the menu key: GET DATA answers the key itself, STREAM FILE / WAIT FOR DIGIT its code
+    key_replies = (f"200 result={KEY}", f"200 result={ord(KEY)}")
     for i, (ts, kind, text) in enumerate(events):
         if kind != "Tx >>":
             continue
-        if menu is None and (text == key_reply or text.startswith(key_reply + " ")):
+        if menu is None and any(text == r or text.startswith(r + " ") for r in key_replies):
             nxt = _next_prompt(events, i)
             menu = None if nxt is None else 1000 * (nxt - ts)
         elif collect is None and text.startswith(f"200 result={DIGITS}"):
@@ -971,16 +972,30 @@ What is measured (bench/voice_bench.py, bench/voice/):
   shows what the idle server spent following those calls over AMI).
 - Latency (a separate run at moderate load with verbose 3, millisecond timestamps and
   `agi set debug on`; throughput runs log one line per call): AGI variants from `AGI Tx >>
-  200 result=49` (key 1) / `200 result=5678` to the next `AGI Rx << GET DATA/STREAM FILE/SAY`;
+  200 result=1` (key 1, the menu's GET DATA) / `200 result=5678` to the next `AGI Rx << GET
+  DATA/STREAM FILE/SAY`;
   native from the first dialplan step after `Read()` to `Read()`/`Playback()` starting. The
   "after lookup" step includes the HTTP lookup for all of them (native: `CURL()` +
   `JSON_DECODE()` run between those two log lines).
 - How a Hotline variant fails: Asterisk's AGI discards DTMF that arrives while no AGI command
   is running. The caller presses keys at fixed times (3 s after the answer, then 0.5 s after
-  the menu key); when the handler is slow to send its next command (a CPU-starved server, an
-  AGI process still starting), the key is lost and the flow takes its failure branch (a
-  transfer to a missing endpoint, so the dialplan fallback holds the call: a failed SIPp call,
-  "flows ended in their failure branch" in the step notes).
+  the menu key). A menu's prompt and its wait for the key are one GET DATA, so the first key
+  only needs the call's first command to have started; the digits need the reply to the menu
+  key to reach the handler and its GET DATA to come back within 0.5 s. When the handler is
+  slow (a CPU-starved server, an AGI process still starting), a key is lost and the flow takes
+  its failure branch (a transfer to a missing endpoint, so the dialplan fallback holds the
+  call: a failed SIPp call, "flows ended in their failure branch" in the step notes). Native
+  dialplan loses no key when it is late (`Read()` picks up keys that arrived before it ran):
+  on a saturated machine it gets slower, where AGI gets failures.
+- Processes and the scheduler: Asterisk runs in a session of its own (asterisk_conf/sandbox.sh
+  starts it with `setsid`, as the daemon it normally is), and so do the Hotline server and the
+  back-end (`start_new_session`); SIPp stays in the bench's session. With the kernel's
+  autogroup scheduling (on here) or systemd's per-service cgroups, a saturated machine shares
+  the CPU per service rather than per thread, as on a real server. In one shared session
+  Asterisk's hundreds of channel threads out-vote the Hotline server's one reactor thread
+  under saturation: measured 2026-11-29 with the same server code, FastAGI at 70 calls/s lost
+  473 of 1,050 calls in one shared session and 57 with separate sessions (native passed 70
+  both times).
 - The classic AGI variant is the project's own: `AGI(hotline-agi,bench_menu,--config=...)`
   as rendered by asterisk_conf/render.py, i.e. pyst2 in a Python 3.13 venv inside the chroot,
   one process per call, reading the rendered hotline-agi.toml and the bind-mounted flows,

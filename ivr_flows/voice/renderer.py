@@ -22,7 +22,11 @@ How effects sound:
   values plays the recording instead of the speech. When an ``Ask`` follows in the same batch,
   every prompt before it is played with that ``Ask``'s keys as escape digits: a caller who
   knows the menu can press a key at once, and that key answers the ``Ask``.
-- ``Ask`` (menu): prompt with the option keys as escape digits, then WAIT FOR DIGIT.
+- ``Ask`` (menu): when the prompt ends in a fixed text, GET DATA on that last file for one
+  key (the wait starts inside the prompt's own command: no gap where a key is lost); the
+  earlier parts with the option keys as escape digits. Otherwise (a prompt ending in a
+  value, speech menus, a "#" option) the prompt with the option keys as escape digits, then
+  WAIT FOR DIGIT.
   ``Ask`` (collect): when the prompt ends in a fixed text and nobody barged in, GET DATA on
   that last file (Asterisk collects up to ``max_digits``, ends on ``#``, one timeout used as
   first- and inter-digit timeout); otherwise (a barge-in, a prompt ending in a value, a
@@ -390,6 +394,11 @@ class VoiceSession:
         escape = _escape_keys(ask)
         timeout_ms = max(ask.timeout_s, 1) * 1000
         if ask.choices:  # a menu: one key
+            keys_only = self._speech is None or not ask.phrases
+            if not pressed and keys_only and "#" not in escape:
+                key = yield from self._menu_get_data(ask, files, escape, timeout_ms)
+                if key is not None:
+                    return Digits(key) if key else Timeout()
             if not pressed:
                 pressed = yield from self._say(ask.prompt, files, escape)
             if not pressed and self._speech is not None and ask.phrases:
@@ -418,6 +427,26 @@ class VoiceSession:
                 return Timeout()
             return Digits(reply.result)
         return (yield from self._collect(ask, pressed, timeout_ms))
+
+    def _menu_get_data(self, ask: Ask, files: Mapping[tuple[str, str, str], str],
+                       escape: str, timeout_ms: int) -> Driver[str | None]:
+        """A menu whose prompt ends in a fixed text: the earlier parts with the option keys
+        as escape digits, the last file with GET DATA for one key, so the wait for the key
+        starts inside the same command as the prompt (no round trip in between, when a key
+        would be lost: Asterisk drops keys that arrive while no AGI command runs). Any key
+        ends the prompt (a wrong one is "invalid", as from WAIT FOR DIGIT). Returns the key,
+        "" on a timeout, or None when the prompt does not end in a file (the caller then
+        plays it and waits as usual). Not for a menu with a "#" option: GET DATA ends on #."""
+        lines = self._prompt_lines(ask.prompt, files, escape)
+        if not lines or not lines[-1].startswith("STREAM FILE "):
+            return None
+        for line in lines[:-1]:
+            reply = yield from self._command(line)
+            if reply.digit and reply.digit in escape:
+                return reply.digit
+        file = agi.split_args(lines[-1])[2]
+        reply = yield from self._command(agi.get_data(file, timeout_ms, 1))
+        return reply.result[:1] if reply.result and not reply.timed_out else ""
 
     def _collect(self, ask: Ask, first: str, timeout_ms: int) -> Driver[Input]:
         digits = ""

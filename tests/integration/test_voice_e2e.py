@@ -179,7 +179,7 @@ def test_silence_at_the_menu_reaches_an_agent(rig: VoiceRig, walks: dict[str, Ca
     assert len(inputs) - 1 == 3  # the first ask and two retries
     assert out["exit"]["kind"] == "queue" and out["exit"]["node"] == "agent_queue"
     replies = [line for d, line in rig.agi_traffic(call.caller) if d == "<"]
-    assert replies.count("200 result=0") >= 3  # WAIT FOR DIGIT ran out
+    assert replies.count("200 result= (timeout)") >= 3  # the menu's GET DATA ran out
     _assert_cti_queue(rig, call)
 
 

@@ -10,6 +10,7 @@ from datetime import datetime
 import pytest
 
 from ivr_flows.interpreter import Act, Exit, Result, State, start
+from ivr_flows.loader import parse_flow
 from ivr_flows.model import Flow
 from ivr_flows.voice import agi_codec as agi
 from ivr_flows.voice.prompts import PromptError
@@ -63,6 +64,18 @@ def path(lang: str, text: str) -> str:
 
 def sf(text: str, escape: str = "", lang: str = "zh") -> str:
     return f'STREAM FILE {path(lang, text)} "{escape}"'
+
+
+def menu(text: str, lang: str = "zh") -> str:
+    """A menu's own prompt: GET DATA for one key (the wait starts inside the prompt)."""
+    return f"GET DATA {path(lang, text)} 5000 1"
+
+
+GOT_NO_KEY = "200 result= (timeout)"
+
+
+def got(k: str) -> str:
+    return f"200 result={k}"
 
 
 class FakeRunner:
@@ -158,8 +171,7 @@ def test_order_status_call_barges_in_collects_digits_speaks_values_and_queues(
         (sf("月", after), PLAYED),
         (f'SAY NUMBER 5 "{after}"', NO_KEY),
         (sf("日送达。", after), PLAYED),
-        (sf(text(f, "after_order"), after), PLAYED),
-        ("WAIT FOR DIGIT 5000", key("0")),
+        (menu(text(f, "after_order")), got("0")),
         (sf(text(f, "agent_queue")), PLAYED),
         *queue_exit(),
     ], runner=runner)
@@ -179,14 +191,11 @@ def test_silence_at_a_menu_is_a_timeout_retried_then_the_fallback(demo_flow: Flo
     no_input = text(f, "main", which="no_input")
     outcome, _ = run(f, [
         (sf(text(f, "welcome"), MAIN_KEYS), PLAYED),
-        (sf(text(f, "main"), MAIN_KEYS), PLAYED),
-        ("WAIT FOR DIGIT 5000", NO_KEY),
+        (menu(text(f, "main")), GOT_NO_KEY),
         (sf(no_input, MAIN_KEYS), PLAYED),
-        (sf(text(f, "main"), MAIN_KEYS), PLAYED),
-        ("WAIT FOR DIGIT 5000", NO_KEY),
+        (menu(text(f, "main")), GOT_NO_KEY),
         (sf(no_input, MAIN_KEYS), PLAYED),
-        (sf(text(f, "main"), MAIN_KEYS), PLAYED),
-        ("WAIT FOR DIGIT 5000", NO_KEY),
+        (menu(text(f, "main")), GOT_NO_KEY),
         (sf(no_input), PLAYED),  # the fallback says no more Ask: nothing to barge into
         (sf(text(f, "agent_queue")), PLAYED),
         *queue_exit(),
@@ -200,8 +209,7 @@ def test_a_key_pressed_during_the_invalid_message_answers_the_reasked_question(
     f = demo_flow
     outcome, _ = run(f, [
         (sf(text(f, "welcome"), MAIN_KEYS), PLAYED),
-        (sf(text(f, "main"), MAIN_KEYS), PLAYED),
-        ("WAIT FOR DIGIT 5000", key("7")),  # not an option
+        (menu(text(f, "main")), got("7")),  # not an option
         (sf(text(f, "main", which="invalid"), MAIN_KEYS), "200 result=48 endpos=320"),  # 0
         (sf(text(f, "agent_queue")), PLAYED),
         *queue_exit(),
@@ -297,7 +305,7 @@ def test_text_values_are_synthesised_and_unspeakable_parts_are_skipped(demo_flow
         (f'SAY DIGITS 1234 "{after}"', NO_KEY),  # digits of "SF1234"
         (sf("，目前在", after), PLAYED),
         (sf("。", after), PLAYED),  # the refused city is skipped
-        (sf(text(f, "after_order"), after), "HANGUP"),
+        (menu(text(f, "after_order")), "HANGUP"),
     ], runner=runner, prompts=prompts)
     assert ("zh", "顺丰") in prompts.made
     assert outcome.reason == "caller_hangup"
@@ -308,7 +316,7 @@ def test_a_prompt_text_that_cannot_be_made_is_skipped_and_the_call_goes_on(
     f = demo_flow
     prompts = FakePrompts(refuse=[text(f, "welcome")])
     outcome, _ = run(f, [
-        (sf(text(f, "main"), MAIN_KEYS), key("0")),
+        (menu(text(f, "main")), got("0")),
         (sf(text(f, "agent_queue")), PLAYED),
         *queue_exit(),
     ], prompts=prompts)
@@ -318,12 +326,11 @@ def test_a_prompt_text_that_cannot_be_made_is_skipped_and_the_call_goes_on(
 def test_outside_opening_hours_the_closed_notice_plays_and_callbacks_carry_the_number(
         demo_flow: Flow) -> None:
     f = demo_flow
-    closed_keys = "129"
     outcome, _ = run(f, [
         (sf(text(f, "welcome"), MAIN_KEYS), PLAYED),
         (sf(text(f, "closed_notice"), MAIN_KEYS), PLAYED),
-        (sf(text(f, "main"), MAIN_KEYS), key("0")),
-        (sf(text(f, "closed_menu"), closed_keys), key("1")),
+        (menu(text(f, "main")), got("0")),
+        (menu(text(f, "closed_menu")), got("1")),
         (sf(text(f, "callback")), PLAYED),
         ('SET VARIABLE HOTLINE_EXIT "callback"', SET), ('SET VARIABLE HOTLINE_LANG "zh"', SET),
         ('SET VARIABLE HOTLINE_QUEUE "callbacks"', SET),
@@ -338,7 +345,7 @@ def test_choosing_english_switches_the_prompts(demo_flow: Flow) -> None:
     f = demo_flow
     outcome, _ = run(f, [
         (sf(text(f, "welcome"), MAIN_KEYS), key("9")),
-        (sf(text(f, "main", "en"), MAIN_KEYS, "en"), key("0")),
+        (menu(text(f, "main", "en"), "en"), got("0")),
         (sf(text(f, "agent_queue", "en"), "", "en"), PLAYED),
         *queue_exit(lang="en"),
     ])
@@ -391,3 +398,40 @@ def test_the_blocking_driver_throws_work_errors_into_the_generator() -> None:
 def test_interpreter_start_and_renderer_agree_on_the_first_prompt(demo_flow: Flow) -> None:
     _, effects = start(demo_flow, OPEN)
     assert effects[0].prompt.parts[0].text == text(demo_flow, "welcome")  # type: ignore[union-attr]
+
+
+HASH_MENU = """
+flow: hash_menu
+title: {en: Hash menu}
+languages: [en]
+default_language: en
+start: menu
+defaults:
+  fallback: bye
+  invalid: {en: Invalid.}
+  no_input: {en: No input.}
+nodes:
+  menu:
+    kind: menu
+    prompt: {en: "Press 1, or hash to repeat."}
+    options:
+      - {key: "1", label: {en: One}, goto: bye}
+      - {key: "#", label: {en: Repeat}, goto: menu}
+  bye:
+    kind: hangup
+    prompt: {en: Bye.}
+"""
+
+
+def test_a_menu_with_a_hash_option_plays_then_waits_for_the_key() -> None:
+    # GET DATA would take "#" as the end of input, not as a key: the prompt is played with
+    # the option keys as escape digits, then WAIT FOR DIGIT.
+    f = parse_flow(HASH_MENU)
+    outcome, _ = run(f, [
+        (sf("Press 1, or hash to repeat.", "1#", "en"), PLAYED),
+        ("WAIT FOR DIGIT 5000", key("#")),
+        (sf("Press 1, or hash to repeat.", "1#", "en"), key("1")),
+        (sf("Bye.", "", "en"), PLAYED),
+        ('SET VARIABLE HOTLINE_EXIT "hangup"', SET), ('SET VARIABLE HOTLINE_DONE "1"', SET),
+    ], env={})
+    assert [p.input for p in outcome.path] == ["start", "key #", "key 1"]
