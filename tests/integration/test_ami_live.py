@@ -119,9 +119,12 @@ def test_sees_a_sipp_call_to_an_agent(
     def names(items: list[Message | Resynced]) -> set[str]:
         return {i.name for i in items[start:] if isinstance(i, Message)}
 
-    assert seen.wait(lambda items: {"Newchannel", "Hangup", "DeviceStateChange"} <= names(items), 5)
-    # manager.conf's eventfilter whitelist: the dialplan's own chatter never reaches the CTI
-    assert not {"Newexten", "VarSet", "Newstate"} & names(seen.items), names(seen.items)
+    assert seen.wait(lambda items: {"DialBegin", "DialEnd", "DeviceStateChange"} <= names(items),
+                     5)
+    # manager.conf's eventfilter whitelist: the dialplan's own chatter and the channel events
+    # nothing in the CTI acts on never reach it
+    assert not {"Newexten", "VarSet", "Newstate", "Newchannel", "Hangup"} & names(seen.items), \
+        names(seen.items)
     typed = [translate(i, agents) for i in seen.items[start:] if isinstance(i, Message)]
     states = [t.state for t in typed if t is not None and type(t).__name__ == "AgentDevice"]
     assert "INUSE" in states or "RINGING" in states, states
