@@ -23,7 +23,7 @@ Phases (the variants alternate inside every phase, so machine noise hits all of 
    DATA/SAY``; native: the first ``Executing`` after ``Read()`` -> ``Executing Read/Playback``.
 
 Run (root, sandbox built, ``asterisk_conf/sandbox.sh agi-venv`` done):
-    .venv/bin/python -m bench.voice_bench            # about 10 minutes
+    .venv/bin/python -m bench.voice_bench            # about 15 minutes
     .venv/bin/python -m bench.voice_bench --quick    # about 3 minutes
 Everything listens on and sends to 127.0.0.1 only; the instance ``bench`` is stopped at the end.
 """
@@ -366,6 +366,7 @@ class SippRun:
     seconds: float
     errors: str
     call_s: float | None = None  # SIPp's mean call length (INVITE to BYE answered)
+    late: int = 0  # calls SIPp failed on a receive timeout (no BYE in time after the digits)
 
 
 def run_sipp(scenario: Path, did: str, rate: float, calls: int, work: Path,
@@ -405,10 +406,12 @@ def run_sipp(scenario: Path, did: str, rate: float, calls: int, work: Path,
                 h, m, sec, ms = last[head.index("CallLength(C)")].split(":")
                 call_s = int(h) * 3600 + int(m) * 60 + int(sec) + int(ms) / 1e6
     errors_file = work / "errors.log"
-    errors = errors_file.read_text(errors="replace")[-2000:] if errors_file.exists() else ""
+    all_errors = errors_file.read_text(errors="replace") if errors_file.exists() else ""
+    errors = all_errors[-2000:]
+    late = all_errors.count('receive timeout on message hotline voice bench')
     if rc == -9:
         failed = max(failed, calls - ok)
-    return SippRun(rc, ok, failed, seconds, errors, call_s)
+    return SippRun(rc, ok, failed, seconds, errors, call_s, late)
 
 
 # ---------------------------------------------------------------- the bench
@@ -654,6 +657,9 @@ class Bench:
         self.settle()
         if other:
             note = f"{other} flows ended in their failure branch; {note}".rstrip("; ")
+        if run.late:
+            note = (f"{run.late} calls late (their result not over within the BYE bound after "
+                    f"the last digit); {note}").rstrip("; ")
         if run.rc not in (0, 1) and not note:
             note = f"sipp exit {run.rc}"
         cpu = Cpu(after.ast - before.ast, after.ast_children - before.ast_children,
