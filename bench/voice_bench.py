@@ -23,7 +23,7 @@ Phases (the variants alternate inside every phase, so machine noise hits all of 
    DATA/SAY``; native: the first ``Executing`` after ``Read()`` -> ``Executing Read/Playback``.
 
 Run (root, sandbox built, ``asterisk_conf/sandbox.sh agi-venv`` done):
-    .venv/bin/python -m bench.voice_bench            # about 15 minutes
+    .venv/bin/python -m bench.voice_bench            # about 15 minutes (minute-long steps)
     .venv/bin/python -m bench.voice_bench --quick    # about 3 minutes
 Everything listens on and sends to 127.0.0.1 only; the instance ``bench`` is stopped at the end.
 """
