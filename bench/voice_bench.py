@@ -414,6 +414,20 @@ def run_sipp(scenario: Path, did: str, rate: float, calls: int, work: Path,
     return SippRun(rc, ok, failed, seconds, errors, call_s, late)
 
 
+def wait_listening(proc: subprocess.Popen[bytes], port: int, log_file: Path, what: str,
+                   limit_s: float) -> None:
+    """Until ``proc`` listens on ``port`` (TCP, 127.0.0.1); raise with its log's tail if it
+    exits first or does not listen within ``limit_s``."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited:\n" + log_file.read_text(errors="replace")[-3000:])
+        if port_taken(port, socket.SOCK_STREAM):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{what} did not listen within {limit_s:.0f} s")
+
+
 # ---------------------------------------------------------------- the bench
 
 
@@ -481,16 +495,8 @@ class Bench:
              "--access-log", str(self.access_log)],
             stdout=fh, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
             start_new_session=SERVICE_SESSIONS)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.backend.poll() is not None:
-                raise RuntimeError("demo back-end exited:\n"
-                                   + self.backend_log.read_text(errors="replace")[-3000:])
-            if port_taken(BACKEND_PORT, socket.SOCK_STREAM):
-                log(f"demo back-end up (pid {self.backend.pid}, {BACKEND_URL})")
-                return
-            time.sleep(0.2)
-        raise RuntimeError("demo back-end did not listen within 30 s")
+        wait_listening(self.backend, BACKEND_PORT, self.backend_log, "demo back-end", 30)
+        log(f"demo back-end up (pid {self.backend.pid}, {BACKEND_URL})")
 
     def start_server(self) -> None:
         env = {
@@ -521,16 +527,8 @@ class Bench:
         self.server = subprocess.Popen([str(hotline), "run", "--no-asterisk"], env=env,
                                        stdout=fh, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
                                        start_new_session=SERVICE_SESSIONS)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.server.poll() is not None:
-                raise RuntimeError("hotline server exited:\n"
-                                   + self.server_log.read_text(errors="replace")[-3000:])
-            if port_taken(FASTAGI_PORT, socket.SOCK_STREAM):
-                log(f"hotline server up (pid {self.server.pid}), prompts pre-built")
-                return
-            time.sleep(0.2)
-        raise RuntimeError("hotline server did not listen within 60 s")
+        wait_listening(self.server, FASTAGI_PORT, self.server_log, "hotline server", 60)
+        log(f"hotline server up (pid {self.server.pid}), prompts pre-built")
 
     def start_asterisk(self, *, verbose: bool) -> None:
         if self.asterisk_running:

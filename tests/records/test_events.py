@@ -297,20 +297,25 @@ def test_batches_give_the_same_rows_as_one_event_at_a_time(
     assert counts == dict.fromkeys(iids, 14)
 
 
+def batch_statements(session_factory: SessionFactory, events: list[RecordEvent]) -> int:
+    """SQL statements one ``record_batch`` of ``events`` sends (all of them new)."""
+    seen: list[str] = []
+    engine = session_factory.kw["bind"]
+    listener = lambda *args: seen.append(args[2])  # noqa: E731
+    sa_event.listen(engine, "before_cursor_execute", listener)
+    try:
+        with session_factory.begin() as s:
+            assert all(record_batch(s, events))
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", listener)
+    return len(seen)
+
+
 def test_a_batch_costs_the_same_statements_whatever_its_size(
     session_factory: SessionFactory,
 ) -> None:
     def statements(events: list[RecordEvent]) -> int:
-        seen: list[str] = []
-        engine = session_factory.kw["bind"]
-        listener = lambda *args: seen.append(args[2])  # noqa: E731
-        sa_event.listen(engine, "before_cursor_execute", listener)
-        try:
-            with session_factory.begin() as s:
-                assert all(record_batch(s, events))
-        finally:
-            sa_event.remove(engine, "before_cursor_execute", listener)
-        return len(seen)
+        return batch_statements(session_factory, events)
 
     def batch(prefix: str, n: int, start: float) -> list[RecordEvent]:
         return [
@@ -333,16 +338,7 @@ def test_returning_customers_cost_one_lookup_per_batch_whatever_their_number(
                    identities={"phone": f"1380013{i:04d}"}) for i in range(n)]  # fmt: skip
 
     def statements(events: list[RecordEvent]) -> int:
-        seen: list[str] = []
-        engine = session_factory.kw["bind"]
-        listener = lambda *args: seen.append(args[2])  # noqa: E731
-        sa_event.listen(engine, "before_cursor_execute", listener)
-        try:
-            with session_factory.begin() as s:
-                assert all(record_batch(s, events))
-        finally:
-            sa_event.remove(engine, "before_cursor_execute", listener)
-        return len(seen)
+        return batch_statements(session_factory, events)
 
     first = started("first", 40)
     record_all(session_factory, first)  # 40 customers now known
