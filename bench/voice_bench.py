@@ -52,7 +52,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from asterisk_conf.render import CLASSIC_AGI_PREFIX, NATIVE_MENU_DID, agi_bind_dirs, render
-from cti.config import REPO_ROOT, Config
+from cti.app.config import REPO_ROOT, Config
 from ivr_flows.voice.prompts import PromptStore
 
 HERE = Path(__file__).resolve().parent
@@ -971,7 +971,7 @@ What is measured (bench/voice_bench.py, bench/voice/):
   all three. Flow: bench/voice/bench_menu.yaml; dialplan: bench/voice/native.conf; caller:
   bench/voice/uac_bench.xml (SIPp, `-buff_size 4194304`, bounded `-m`/`-timeout`).
 - All three do the same real lookup: GET /orders/1234{code} over HTTP on 127.0.0.1 against
-  one demo back-end process (bench/voice/backend.py: cti/demo_backend.py's Flask app on the
+  one demo back-end process (bench/voice/backend.py: cti/demo/backend.py's Flask app on the
   server's stack, Twisted `Site(WSGIResource)` + a thread pool), started once for the run.
   The Hotline server runs with its in-process demo back-end off (`HOTLINE_BACKEND_DEMO=false`)
   and its action runner calls that process; the pyst2 scripts read the same base URL from the

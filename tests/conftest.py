@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from cti.demo_backend import create_demo_backend
-from ivr_flows.loader import load_flow_file
-from ivr_flows.model import Flow
+from cti.demo.backend import create_demo_backend
+from ivr_flows.core.model import Flow
+from ivr_flows.loading.loader import load_flow_file
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_FLOW_PATH = REPO / "ivr_flows" / "flows" / "demo_400.yaml"

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from ivr_flows.interpreter import Act, Digits, Input, Result, State, Timeout, start, step
-from ivr_flows.model import Flow
+from ivr_flows.core.interpreter import Act, Digits, Input, Result, State, Timeout, start, step
+from ivr_flows.core.model import Flow
 
 OPEN = datetime(2026, 11, 23, 10, 0)  # a Monday morning: agents answer
 CLOSED = datetime(2026, 11, 23, 23, 30)  # a Monday night: self-service only

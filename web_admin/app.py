@@ -10,7 +10,7 @@ from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
-from cti.config import Config, ConfigError
+from cti.app.config import Config, ConfigError
 from cti.records.db import SessionFactory
 from web_admin import auth, flows
 from web_admin.catalog import FlowCatalog

@@ -11,10 +11,10 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ivr_flows.errors import FlowError, FlowInvalid
-from ivr_flows.graph import render_flow_svg
-from ivr_flows.loader import load_flow_file
-from ivr_flows.model import Flow
+from ivr_flows.core.errors import FlowError, FlowInvalid
+from ivr_flows.core.model import Flow
+from ivr_flows.edges.graph import render_flow_svg
+from ivr_flows.loading.loader import load_flow_file
 
 SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 

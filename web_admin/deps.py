@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from cti.config import Config
+from cti.app.config import Config
 from cti.records.db import SessionFactory
 from web_admin.catalog import FlowCatalog
 

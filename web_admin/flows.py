@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, render_template
 from flask.typing import ResponseReturnValue
 
-from ivr_flows.graph import GraphError
-from ivr_flows.model import successors
+from ivr_flows.core.model import successors
+from ivr_flows.edges.graph import GraphError
 from web_admin.auth import login_required
 from web_admin.deps import deps
 

@@ -2,8 +2,8 @@
 
     python -m bench.voice.backend --port 17081 [--access-log FILE]
 
-Serves ``cti.demo_backend.create_demo_backend()`` on 127.0.0.1 with the stack the Hotline
-server uses for its in-process copy (cti/server.py ``serve``/``_web``): Twisted's
+Serves ``cti.demo.backend.create_demo_backend()`` on 127.0.0.1 with the stack the Hotline
+server uses for its in-process copy (cti/app/server.py ``serve``/``_web``): Twisted's
 ``Site(WSGIResource(reactor, pool, app))`` on a ``ThreadPool(2..16)``. In its own process,
 the bench can charge its CPU to every variant alike (Hotline over FastAGI, over pyst2 AGI,
 and the native dialplan's ``CURL()``), instead of hiding it inside the Hotline server's
@@ -17,7 +17,7 @@ import argparse
 import logging
 from typing import Any
 
-from cti.demo_backend import create_demo_backend
+from cti.demo.backend import create_demo_backend
 
 LOOPBACK = "127.0.0.1"
 log = logging.getLogger(__name__)

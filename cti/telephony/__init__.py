@@ -1,6 +1,11 @@
-"""Telephony adapter of the CTI: the Asterisk Manager Interface (AMI).
+"""Telephony: everything that holds a socket to Asterisk.
 
-``ami_codec`` is the pure wire format (no sockets, no Twisted); ``events`` turns AMI
-messages into typed telephony events and resync snapshots (pure); ``ami`` is the Twisted
-protocol and the reconnecting ``AmiClient``.
+- ``ami/``: the Asterisk Manager Interface: pure codec, typed events and resync snapshots,
+  the reconnecting Twisted client, and the bridge that turns what AMI says into routing
+  events and voice-channel facts;
+- ``agi/``: FastAGI (our Twisted server; one connection per call drives the voice session)
+  and the classic process-per-call script over pyst2;
+- ``audiosocket/``: caller audio streamed to the speech recogniser.
+
+``ivr_flows`` renders a flow into AGI requests but never imports this package.
 """

@@ -28,7 +28,7 @@ from typing import Any
 from flask import Flask, abort, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from ivr_flows.interpreter import (
+from ivr_flows.core.interpreter import (
     Act,
     Back,
     Digits,
@@ -43,9 +43,9 @@ from ivr_flows.interpreter import (
     start,
     step,
 )
-from ivr_flows.links import LinkExpired, LinkSigner, LinkTampered
-from ivr_flows.model import Flow
-from ivr_flows.sms import SmsError, SmsSender, check_number
+from ivr_flows.core.model import Flow
+from ivr_flows.edges.links import LinkExpired, LinkSigner, LinkTampered
+from ivr_flows.edges.sms import SmsError, SmsSender, check_number
 from ivr_flows.touch.session import Clock, Runner, StateCodec, StateTampered, advance
 from ivr_flows.touch.view import build_page
 

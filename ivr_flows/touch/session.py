@@ -15,8 +15,8 @@ from typing import Any, Protocol
 
 from itsdangerous import BadData, URLSafeSerializer
 
-from ivr_flows.interpreter import Act, Effect, Result, State, step
-from ivr_flows.model import Flow
+from ivr_flows.core.interpreter import Act, Effect, Result, State, step
+from ivr_flows.core.model import Flow
 
 log = logging.getLogger(__name__)
 STATE_SALT = "hotline.itr.state.v1"

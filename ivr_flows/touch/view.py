@@ -19,8 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ivr_flows import model as m
-from ivr_flows.interpreter import Ask, Effect, Exit, Say, Spoken, State, Value
+from ivr_flows.core import model as m
+from ivr_flows.core.interpreter import Ask, Effect, Exit, Say, Spoken, State, Value
 
 CardKind = Literal["info", "result", "notice"]
 LANGUAGE_NAMES = {"zh": "中文", "en": "English"}

@@ -34,8 +34,8 @@ from functools import partial
 from pathlib import Path
 from typing import Protocol
 
-from cti.config import Config
-from ivr_flows.model import CollectNode, Flow, MenuNode, Prompt, TextPart
+from cti.app.config import Config
+from ivr_flows.core.model import CollectNode, Flow, MenuNode, Prompt, TextPart
 
 logger = logging.getLogger(__name__)
 

@@ -55,7 +55,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any, Literal, Protocol, TypeVar, cast
 
-from ivr_flows.interpreter import (
+from ivr_flows.core.interpreter import (
     Act,
     Ask,
     Digits,
@@ -72,9 +72,9 @@ from ivr_flows.interpreter import (
     start,
     step,
 )
-from ivr_flows.links import LinkSigner
-from ivr_flows.model import Flow, TextPart
-from ivr_flows.sms import SmsError, SmsSender
+from ivr_flows.core.model import Flow, TextPart
+from ivr_flows.edges.links import LinkSigner
+from ivr_flows.edges.sms import SmsError, SmsSender
 from ivr_flows.voice import agi_codec as agi
 from ivr_flows.voice.prompts import PromptError, ToolError
 
@@ -595,7 +595,8 @@ def drive_blocking(gen: Driver[T], send: Callable[[str], agi.Reply]) -> T:
 def make_link_sender(links: LinkSigner, sms: SmsSender | None) -> SendLink:
     """The voice side of ``send_link``: text the caller a signed link to the touch menu.
 
-    ``links`` is an ``ivr_flows.links.LinkSigner``, ``sms`` an ``ivr_flows.sms.SmsSender``
+    ``links`` is an ``ivr_flows.edges.links.LinkSigner``, ``sms`` an
+    ``ivr_flows.edges.sms.SmsSender``
     (None: no texting configured -> ``Result("error")``, the flow says so honestly)."""
 
     def send_link(flow: Flow, state: State, act: Act) -> Result:

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from ivr_flows.model import Flow, MenuNode
+from ivr_flows.core.model import Flow, MenuNode
 
 log = logging.getLogger(__name__)
 

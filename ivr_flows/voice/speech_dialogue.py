@@ -25,10 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ivr_flows.interpreter import Ask, Digits, Input, Speech, Timeout
-from ivr_flows.model import Flow
+from cti.telephony.audiosocket.server import AudioSocketFactory
+from ivr_flows.core.interpreter import Ask, Digits, Input, Speech, Timeout
+from ivr_flows.core.model import Flow
 from ivr_flows.voice import agi_codec as agi
-from ivr_flows.voice.audiosocket import AudioSocketFactory
 from ivr_flows.voice.renderer import CallerGone, Driver, Prompts, Send, Work, gone_reason
 from ivr_flows.voice.speech import CONFIRM_KEYS, Grammar, Heard, SpeechModels
 
@@ -222,7 +222,7 @@ def start_speech(cfg: Any, flows: Any, reactor: Any) -> SpeechPort | None:
     has a model (every menu then runs on keys; one log line per language says so)."""
     from twisted.python.threadpool import ThreadPool
 
-    from ivr_flows.voice.audiosocket import listen_audiosocket
+    from cti.telephony.audiosocket.server import listen_audiosocket
 
     sp = cfg.speech
     models = SpeechModels(sp.models)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr_flows.model import Flow
+from ivr_flows.core.model import Flow
 from ivr_flows.voice.prompts import PromptStore
 
 pytestmark = pytest.mark.skipif(

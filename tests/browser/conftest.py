@@ -17,10 +17,10 @@ from flask import Flask
 from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 from werkzeug.serving import make_server
 
-from ivr_flows.actions import ActionRunner
-from ivr_flows.links import LinkSigner
-from ivr_flows.model import Flow
-from ivr_flows.sms import OutboxSender
+from ivr_flows.core.model import Flow
+from ivr_flows.edges.actions import ActionRunner
+from ivr_flows.edges.links import LinkSigner
+from ivr_flows.edges.sms import OutboxSender
 from ivr_flows.touch.app import create_itr_app
 from ivr_flows.touch.session import Runner
 from tests.contract_cases import OPEN

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page
 
-from cti.config import Config
+from cti.app.config import Config
 from cti.records.db import dispose, make_session_factory
 from cti.records.migrate import upgrade
 from cti.records.users import create_user

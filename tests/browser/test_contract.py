@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page
 
-from ivr_flows.actions import ActionRunner
-from ivr_flows.model import Flow
+from ivr_flows.core.model import Flow
+from ivr_flows.edges.actions import ActionRunner
 from tests.browser.conftest import Itr, enter, tap
 from tests.contract_cases import CASES, TIMEOUT, ContractCase, check_outcome, drive_interpreter
 

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Dialog, Page
 
-from ivr_flows.actions import ActionRunner
-from ivr_flows.interpreter import Act, Result
-from ivr_flows.model import Flow
+from ivr_flows.core.interpreter import Act, Result
+from ivr_flows.core.model import Flow
+from ivr_flows.edges.actions import ActionRunner
 from tests.browser.conftest import (
     PHONE,
     SCREENSHOTS,

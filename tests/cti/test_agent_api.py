@@ -13,11 +13,11 @@ from twisted.internet import reactor as global_reactor
 from twisted.internet.threads import blockingCallFromThread
 from twisted.web.server import Site
 
-from cti.agent_api import AgentApi, parse_skills
+from cti.agents.http_api import AgentApi, parse_skills
 from cti.routing import events as e
 from cti.routing.config import QueueConfig
 from cti.routing.engine import Engine
-from cti.service import CtiService
+from cti.service.service import CtiService
 
 TOKEN = "s3cret-token-for-tests"
 reactor: Any = global_reactor

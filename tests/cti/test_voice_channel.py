@@ -11,13 +11,13 @@ from typing import Any
 
 from twisted.internet.task import Clock
 
+from cti.channels.voice.queue_wait import VoiceQueueSession, VoiceQueueSettings
 from cti.records.events import RecordEvent
 from cti.routing import events as e
 from cti.routing.config import OverflowRule, QueueConfig
 from cti.routing.engine import Engine
-from cti.service import CtiService
-from cti.voice_channel import VoiceQueueSession, VoiceQueueSettings
-from ivr_flows.interpreter import Exit
+from cti.service.service import CtiService
+from ivr_flows.core.interpreter import Exit
 from ivr_flows.voice import agi_codec as agi
 from ivr_flows.voice.renderer import Send, Work
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from asterisk_conf.render import render
-from cti.config import Config
+from cti.app.config import Config
 from tests.integration.sipp import sipp_path
 
 REPO = Path(__file__).resolve().parents[2]

@@ -17,9 +17,9 @@ from twisted.internet import reactor as _reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.threads import blockingCallFromThread
 
-from cti.telephony.ami import AmiClient
-from cti.telephony.ami_codec import Message
-from cti.telephony.events import AgentMap, Resynced, translate
+from cti.telephony.ami.client import AmiClient
+from cti.telephony.ami.codec import Message
+from cti.telephony.ami.events import AgentMap, Resynced, translate
 from tests.integration.conftest import AsteriskSandbox, sandbox
 from tests.integration.sipp import Uas, run_uac, uac_scenario
 

@@ -28,11 +28,11 @@ from typing import Any
 import httpx
 import pytest
 
+from cti.app.wiring import interaction_id
+from cti.channels.voice.queue_wait import ANNOUNCE
 from cti.records.customers import find_customer, normalize
 from cti.records.db import dispose, make_session_factory
 from cti.records.history import customer_history, get_interaction, interaction_timeline
-from cti.voice_channel import ANNOUNCE
-from cti.wiring import interaction_id
 from ivr_flows.voice.prompts import PromptStore
 from tests.integration.conftest import _cannot_run
 from tests.integration.sipp import AgentBehaviour, Uas, free_port, uas_scenario

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from ivr_flows.actions import ActionRunner
-from ivr_flows.loader import load_flow_file
+from ivr_flows.edges.actions import ActionRunner
+from ivr_flows.loading.loader import load_flow_file
 from tests.contract_cases import (
     CASES,
     CLOSED,

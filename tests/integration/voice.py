@@ -6,7 +6,7 @@
   so the tests do not depend on the time of day: ``demo_400`` (the shipped prompts, always
   open: its AGI traffic replays in tests/protocol), ``demo_open`` and ``demo_closed`` (short
   prompts, ``shorten``: fast calls);
-- runs ``python -m cti.cli run --no-asterisk`` as users do, configured only by HOTLINE_*
+- runs ``python -m cti.app.cli run --no-asterisk`` as users do, configured only by HOTLINE_*
   variables, on free ports; it writes each finished call to ``<data_dir>/calls.jsonl``;
 - renders the Asterisk configuration from the same variables (``load_config(env=...)``) for
   instance ``e2e`` (its own SIP/AMI/RTP ports) and starts it with the data, flows and prompt
@@ -38,7 +38,7 @@ from typing import Any, Self
 import yaml
 
 from asterisk_conf.render import agi_bind_dirs, render
-from cti.config import Config, ensure_secrets, load_config
+from cti.app.config import Config, ensure_secrets, load_config
 from tests.integration.conftest import SANDBOX, AsteriskSandbox, sandbox
 from tests.integration.sipp import DtmfMode, Ending, SippResult, free_port, run_uac, uac_scenario
 
@@ -186,7 +186,7 @@ class VoiceRig:
         started = time.monotonic()
         log = self.server_log.open("ab")
         self.server = subprocess.Popen(
-            [sys.executable, "-m", "cti.cli", "run", "--no-asterisk"],
+            [sys.executable, "-m", "cti.app.cli", "run", "--no-asterisk"],
             cwd=REPO, env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         log.close()
         deadline = started + SERVER_START_S

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from twisted.internet.testing import StringTransport
 
-from cti.telephony.ami_codec import parse_message
+from cti.telephony.ami.codec import parse_message
 
 RECORDINGS = Path(__file__).resolve().parent / "recordings"
 

@@ -18,7 +18,7 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from cti.telephony.ami import (
+from cti.telephony.ami.client import (
     ActionFailed,
     ActionResult,
     ActionTimeout,
@@ -26,8 +26,8 @@ from cti.telephony.ami import (
     AmiProtocol,
     NotConnected,
 )
-from cti.telephony.ami_codec import ActionIds, AmiValueError, Message
-from cti.telephony.events import (
+from cti.telephony.ami.codec import ActionIds, AmiValueError, Message
+from cti.telephony.ami.events import (
     AgentDevice,
     AgentMap,
     ChannelHungUp,
@@ -165,7 +165,7 @@ def _ready(h: Harness) -> tuple[Any, StringTransport]:
 
 
 def _sent(transport: StringTransport) -> list[Message]:
-    from cti.telephony.ami_codec import StreamDecoder
+    from cti.telephony.ami.codec import StreamDecoder
 
     dec = StreamDecoder()
     dec.feed(b"banner: Asterisk Call Manager/x\r\n".replace(b"banner: ", b""))

@@ -20,15 +20,15 @@ from twisted.internet import task
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
-from ivr_flows.interpreter import Act, Result, State
-from ivr_flows.model import Flow
-from ivr_flows.voice.fastagi import (
+from cti.telephony.agi.fastagi import (
     COMMAND_TIMEOUT_S,
     ENV_TIMEOUT_S,
     FastAgiFactory,
     FastAgiProtocol,
     listen_fastagi,
 )
+from ivr_flows.core.interpreter import Act, Result, State
+from ivr_flows.core.model import Flow
 
 RECORDINGS = Path(__file__).resolve().parent / "recordings"
 OPEN = datetime(2026, 3, 2, 10, 0)

@@ -16,7 +16,7 @@ import pytest
 from twisted.internet import defer, task
 from twisted.internet.testing import StringTransport
 
-from ivr_flows.voice.audiosocket import (
+from cti.telephony.audiosocket.server import (
     KIND_AUDIO,
     KIND_DTMF,
     KIND_HANGUP,

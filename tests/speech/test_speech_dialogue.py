@@ -13,11 +13,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
-from ivr_flows.interpreter import Act, Result, State
-from ivr_flows.loader import load_flow_file
-from ivr_flows.model import Flow
+from cti.telephony.audiosocket.server import Listening
+from ivr_flows.core.interpreter import Act, Result, State
+from ivr_flows.core.model import Flow
+from ivr_flows.loading.loader import load_flow_file
 from ivr_flows.voice import agi_codec as agi
-from ivr_flows.voice.audiosocket import Listening
 from ivr_flows.voice.renderer import VoiceSession, drive_blocking
 from ivr_flows.voice.speech import (
     Grammar,

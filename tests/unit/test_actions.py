@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from ivr_flows.actions import ActionRunner, dig, fill_url
-from ivr_flows.interpreter import Act, Result
-from ivr_flows.model import Flow
+from ivr_flows.core.interpreter import Act, Result
+from ivr_flows.core.model import Flow
+from ivr_flows.edges.actions import ActionRunner, dig, fill_url
 
 
 @pytest.fixture()

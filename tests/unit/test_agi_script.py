@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from asterisk.agi import AGI
 
-from ivr_flows.interpreter import Act, Result, State
-from ivr_flows.model import Flow
+from cti.telephony.agi.pyst2_script import PystTransport, _Sink, run_call
+from ivr_flows.core.interpreter import Act, Result, State
+from ivr_flows.core.model import Flow
 from ivr_flows.voice import agi_codec as agi
-from ivr_flows.voice.agi_script import PystTransport, _Sink, run_call
 from ivr_flows.voice.renderer import CallOutcome
 
 REPO = Path(__file__).resolve().parents[2]
@@ -199,7 +199,7 @@ def test_the_console_script_hands_an_unknown_flow_back_to_the_dialplan(tmp_path:
     env_block = "".join(f"{k}: {v}\n" for k, v in {**ENV, "agi_arg_1": "nope"}.items())
     replies = "200 result=1\n200 result=1\n"
     proc = subprocess.run(
-        [sys.executable, "-c", "from ivr_flows.voice.agi_script import main; "
+        [sys.executable, "-c", "from cti.telephony.agi.pyst2_script import main; "
                                "raise SystemExit(main([]))"],
         input=(env_block + "\n" + replies).encode(), capture_output=True, timeout=60,
         cwd=REPO, env={**{k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")},

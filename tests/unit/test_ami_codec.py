@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cti.telephony.ami_codec import (
+from cti.telephony.ami.codec import (
     ActionIds,
     AmiCodecError,
     AmiValueError,
@@ -15,7 +15,7 @@ from cti.telephony.ami_codec import (
     parse_banner,
     parse_message,
 )
-from cti.telephony.events import (
+from cti.telephony.ami.events import (
     AgentDevice,
     AgentMap,
     AgentRegistered,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ivr_flows.errors import FlowInvalid
-from ivr_flows.loader import load_flow_file, load_flows_dir, parse_flow
+from ivr_flows.core.errors import FlowInvalid
+from ivr_flows.loading.loader import load_flow_file, load_flows_dir, parse_flow
 
 BROKEN = Path(__file__).resolve().parent.parent / "flows" / "broken"
 SHIPPED = Path(__file__).resolve().parents[2] / "ivr_flows" / "flows"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ivr_flows.graph import build_graph, render_flow_svg, shorten, write_graph
-from ivr_flows.loader import parse_flow
-from ivr_flows.model import Flow
+from ivr_flows.core.model import Flow
+from ivr_flows.edges.graph import build_graph, render_flow_svg, shorten, write_graph
+from ivr_flows.loading.loader import parse_flow
 
 TRICKY = r"""
 flow: tricky

@@ -9,11 +9,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PURE_MODULES = [
-    "ivr_flows/model.py",
-    "ivr_flows/interpreter.py",
-    "ivr_flows/validate.py",
-    "ivr_flows/errors.py",
-    "ivr_flows/yaml_lines.py",
+    "ivr_flows/core/model.py",
+    "ivr_flows/core/interpreter.py",
+    "ivr_flows/core/validate.py",
+    "ivr_flows/core/errors.py",
+    "ivr_flows/loading/yaml_lines.py",
 ]
 FORBIDDEN_IMPORTS = {"twisted", "flask", "sqlalchemy", "asterisk", "vosk", "pydub", "httpx",
                      "os", "socket", "subprocess", "time", "requests", "werkzeug", "zoneinfo"}

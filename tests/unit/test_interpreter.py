@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from ivr_flows.interpreter import (
+from ivr_flows.core.interpreter import (
     Act,
     Ask,
     Back,
@@ -21,7 +21,7 @@ from ivr_flows.interpreter import (
     start,
     step,
 )
-from ivr_flows.model import Flow
+from ivr_flows.core.model import Flow
 
 OPEN = datetime(2026, 11, 23, 10, 0)  # a Monday morning
 CLOSED_NIGHT = datetime(2026, 11, 23, 23, 30)

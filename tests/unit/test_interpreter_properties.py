@@ -9,7 +9,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ivr_flows.interpreter import (
+from ivr_flows.core.interpreter import (
     Ask,
     Back,
     Digits,
@@ -24,8 +24,8 @@ from ivr_flows.interpreter import (
     start,
     step,
 )
-from ivr_flows.loader import parse_flow
-from ivr_flows.model import Flow
+from ivr_flows.core.model import Flow
+from ivr_flows.loading.loader import parse_flow
 
 LANGS = ["zh", "en"]
 KEYS = list("0123456789*#")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ivr_flows.links import LinkExpired, LinkSigner, LinkTampered, entered_vars
-from ivr_flows.model import Flow
+from ivr_flows.core.model import Flow
+from ivr_flows.edges.links import LinkExpired, LinkSigner, LinkTampered, entered_vars
 
 T0 = 1_800_000_000.0
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from cti.config import Config, PromptsConfig
-from ivr_flows.model import Flow, Prompt, SayNode, TextPart
+from cti.app.config import Config, PromptsConfig
+from ivr_flows.core.model import Flow, Prompt, SayNode, TextPart
 from ivr_flows.voice.prompts import (
     PromptError,
     PromptStore,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from ivr_flows.sms import OutboxSender, SmsError, WebhookSender, check_number
+from ivr_flows.edges.sms import OutboxSender, SmsError, WebhookSender, check_number
 
 
 class Gateway:

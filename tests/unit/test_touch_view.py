@@ -7,9 +7,9 @@ from datetime import datetime
 
 from flask.testing import FlaskClient
 
-from ivr_flows.interpreter import Digits, Result, State, Tap, start, step
-from ivr_flows.links import LinkSigner
-from ivr_flows.model import Flow
+from ivr_flows.core.interpreter import Digits, Result, State, Tap, start, step
+from ivr_flows.core.model import Flow
+from ivr_flows.edges.links import LinkSigner
 from ivr_flows.touch.app import create_itr_app
 from ivr_flows.touch.session import StateCodec, StateTampered, advance
 from ivr_flows.touch.view import build_page

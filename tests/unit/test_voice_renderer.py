@@ -9,9 +9,9 @@ from datetime import datetime
 
 import pytest
 
-from ivr_flows.interpreter import Act, Exit, Result, State, start
-from ivr_flows.loader import parse_flow
-from ivr_flows.model import Flow
+from ivr_flows.core.interpreter import Act, Exit, Result, State, start
+from ivr_flows.core.model import Flow
+from ivr_flows.loading.loader import parse_flow
 from ivr_flows.voice import agi_codec as agi
 from ivr_flows.voice.prompts import PromptError
 from ivr_flows.voice.renderer import (

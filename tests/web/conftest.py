@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from cti.config import Config
+from cti.app.config import Config
 from cti.records.db import SessionFactory, dispose, make_session_factory
 from cti.records.migrate import upgrade
 from cti.records.users import create_user

@@ -7,7 +7,7 @@ import secrets
 import pytest
 from flask.testing import FlaskClient
 
-from cti.config import Config, ConfigError
+from cti.app.config import Config, ConfigError
 from cti.records.db import SessionFactory
 from tests.web.conftest import PASSWORD, USERNAME, csrf_token, log_in
 from web_admin.app import create_console_app

@@ -24,14 +24,14 @@ from typing import Any, TextIO
 
 from asterisk.agi import AGI
 
-from cti.config import Config, ConfigError, ensure_secrets, load_config
-from ivr_flows.actions import ActionRunner
-from ivr_flows.clock import local_now
-from ivr_flows.errors import FlowInvalid
-from ivr_flows.links import LinkSigner
-from ivr_flows.loader import load_flows_dir
-from ivr_flows.model import Flow
-from ivr_flows.sms import OutboxSender, SmsSender, WebhookSender
+from cti.app.config import Config, ConfigError, ensure_secrets, load_config
+from ivr_flows.core.errors import FlowInvalid
+from ivr_flows.core.model import Flow
+from ivr_flows.edges.actions import ActionRunner
+from ivr_flows.edges.clock import local_now
+from ivr_flows.edges.links import LinkSigner
+from ivr_flows.edges.sms import OutboxSender, SmsSender, WebhookSender
+from ivr_flows.loading.loader import load_flows_dir
 from ivr_flows.voice import agi_codec as agi
 from ivr_flows.voice.prompts import PromptStore
 from ivr_flows.voice.renderer import (

@@ -27,7 +27,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.protocols.basic import LineOnlyReceiver
 from twisted.python.failure import Failure
 
-from ivr_flows.model import Flow
+from ivr_flows.core.model import Flow
 from ivr_flows.voice import agi_codec as agi
 from ivr_flows.voice.renderer import (
     CallOutcome,

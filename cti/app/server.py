@@ -9,7 +9,7 @@
 4. listen (everything on 127.0.0.1 unless configured), start the sandbox Asterisk if asked,
    and run the Twisted reactor until SIGINT/SIGTERM.
 
-Where does a call go? Asterisk -> ``FastAgiFactory`` (ivr_flows/voice/fastagi.py) ->
+Where does a call go? Asterisk -> ``FastAgiFactory`` (cti/telephony/agi/fastagi.py) ->
 ``VoiceSession`` (renderer.py) -> ``interpreter.step`` -> exits back to the dialplan
 (asterisk_conf/templates/extensions.conf). A phone page: ``create_itr_app`` (touch/app.py).
 """
@@ -28,16 +28,16 @@ from typing import Any
 
 from flask import Flask
 
-from cti.config import REPO_ROOT, Config, ensure_secrets
-from cti.demo_backend import create_demo_backend
-from ivr_flows.actions import ActionRunner
-from ivr_flows.clock import local_now
-from ivr_flows.links import LinkSigner
-from ivr_flows.loader import load_flows_dir
-from ivr_flows.model import Flow
-from ivr_flows.sms import OutboxSender, SmsSender, WebhookSender
+from cti.app.config import REPO_ROOT, Config, ensure_secrets
+from cti.demo.backend import create_demo_backend
+from cti.telephony.agi.fastagi import FastAgiFactory, listen_fastagi
+from ivr_flows.core.model import Flow
+from ivr_flows.edges.actions import ActionRunner
+from ivr_flows.edges.clock import local_now
+from ivr_flows.edges.links import LinkSigner
+from ivr_flows.edges.sms import OutboxSender, SmsSender, WebhookSender
+from ivr_flows.loading.loader import load_flows_dir
 from ivr_flows.touch.app import create_itr_app
-from ivr_flows.voice.fastagi import FastAgiFactory, listen_fastagi
 from ivr_flows.voice.prompts import PromptStore, build_prompts
 from ivr_flows.voice.renderer import CallOutcome, make_link_sender
 
@@ -251,10 +251,10 @@ def start_cti(cfg: Config, c: Components, reactor: Any) -> tuple[Any, Any]:
     """The routing service, its records writer, agent sessions, and the agent API listener."""
     from twisted.web.server import Site
 
-    from cti.agent_store import AgentStore
-    from cti.comfort import comfort_file
+    from cti.app.wiring import build_cti
+    from cti.channels.voice.comfort import comfort_file
     from cti.records.writer import RecordWriter
-    from cti.wiring import build_cti
+    from cti.service.agent_sessions import AgentStore
 
     # A 100 ms batch window: a call's IVR part is ~8 events submitted at once when the flow
     # ends; one transaction per call costs ~2.7 ms CPU, ten calls per transaction ~0.9 ms
@@ -296,9 +296,9 @@ def start_ami(cfg: Config, cti: Any, reactor: Any) -> Any:
     """The AMI client: agent phones' state and answers feed routing; resync on reconnect."""
     from twisted.internet.endpoints import TCP4ClientEndpoint
 
-    from cti.telephony.ami import AmiClient
-    from cti.telephony.events import AgentMap
-    from cti.telephony_bridge import TelephonyBridge
+    from cti.telephony.ami.bridge import TelephonyBridge
+    from cti.telephony.ami.client import AmiClient
+    from cti.telephony.ami.events import AgentMap
 
     agents = AgentMap.from_agents(cfg.asterisk.agents)
     client = AmiClient(TCP4ClientEndpoint(reactor, cfg.asterisk.ami_host, cfg.asterisk.ami_port),

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ivr_flows import model as m
-from ivr_flows.errors import FlowError
-from ivr_flows.yaml_lines import Located
+from ivr_flows.core import model as m
+from ivr_flows.core.errors import FlowError
+from ivr_flows.loading.yaml_lines import Located
 
 # Variables every call or touch session has before the flow sets any.
 BUILTIN_VARS = frozenset({"caller", "did", "lang", "channel"})

@@ -1,9 +1,9 @@
-"""Flow files (YAML) to ``ivr_flows.model`` objects, with every error located.
+"""Flow files (YAML) to ``ivr_flows.core.model`` objects, with every error located.
 
 ``parse_flow(text, source)`` is pure: it takes the file's text and a name for messages.
 ``load_flow_file`` / ``load_flows_dir`` are the thin file-reading edge. The structural
 checks (which keys a node may have, their types) live here; graph checks (gotos, reachability,
-loops without input, language coverage) live in ``ivr_flows.validate``.
+loops without input, language coverage) live in ``ivr_flows.core.validate``.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from datetime import date, time
 from pathlib import Path
 from typing import Any
 
-from ivr_flows import model as m
-from ivr_flows.errors import FlowError, FlowInvalid
-from ivr_flows.yaml_lines import Located, load_located
+from ivr_flows.core import model as m
+from ivr_flows.core.errors import FlowError, FlowInvalid
+from ivr_flows.loading.yaml_lines import Located, load_located
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
@@ -377,7 +377,7 @@ def build_flow(doc: Located, source: str) -> tuple[m.Flow | None, list[FlowError
 
 def parse_flow(text: str, source: str = "<flow>") -> m.Flow:
     """Parse and fully validate a flow file's text; raise FlowInvalid listing every error."""
-    from ivr_flows.validate import validate  # graph checks; no cycle at import time
+    from ivr_flows.core.validate import validate  # graph checks; no cycle at import time
 
     doc, errors = load_located(text, source)
     if doc is None:

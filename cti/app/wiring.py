@@ -1,6 +1,6 @@
 """Wiring of the CTI: queues from the flows, the engine, records, the voice channel hook.
 
-``build_cti`` is called by the composition root (``cti.server``). It returns the service and
+``build_cti`` is called by the composition root (``cti.app.server``). It returns the service and
 the ``after_flow`` hook the FastAGI factory calls when a flow ends: it records the IVR part of
 the call and, for a "to queue" exit, hands the still-open call to the voice channel.
 """
@@ -15,13 +15,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cti.agent_api import AgentApi, parse_skills
-from cti.config import Config
+from cti.agents.http_api import AgentApi, parse_skills
+from cti.app.config import Config
+from cti.channels.voice.queue_wait import VoiceQueueSession, VoiceQueueSettings
 from cti.routing.config import OverflowRule, QueueConfig
 from cti.routing.engine import Engine
-from cti.service import CtiService, RecordSink
-from cti.voice_channel import VoiceQueueSession, VoiceQueueSettings
-from ivr_flows.model import CallbackNode, Flow, QueueNode
+from cti.service.service import CtiService, RecordSink
+from ivr_flows.core.model import CallbackNode, Flow, QueueNode
 from ivr_flows.voice.renderer import CallOutcome, Driver
 
 log = logging.getLogger(__name__)

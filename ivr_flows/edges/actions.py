@@ -21,8 +21,8 @@ from urllib.parse import quote
 import urllib3
 from urllib3.exceptions import HTTPError, TimeoutError
 
-from ivr_flows.interpreter import Act, Result
-from ivr_flows.model import ActionSpec, Flow, TextPart, parse_template
+from ivr_flows.core.interpreter import Act, Result
+from ivr_flows.core.model import ActionSpec, Flow, TextPart, parse_template
 
 log = logging.getLogger(__name__)
 MAX_REPLY_BYTES = 256 * 1024

@@ -17,7 +17,7 @@ from typing import Any
 
 from cti.routing import commands as c
 from cti.routing import events as e
-from cti.service import CtiService
+from cti.service.service import CtiService
 
 log = logging.getLogger(__name__)
 SAVE_DELAY_S = 1.0

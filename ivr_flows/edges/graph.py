@@ -1,7 +1,7 @@
 """Draw a flow as a picture (SVG or PNG) with Graphviz.
 
 Each node is a box shaped and coloured by its kind; edges carry the key or outcome that
-leads along them (``ivr_flows.model.successors``). Labels are Graphviz HTML-like labels
+leads along them (``ivr_flows.core.model.successors``). Labels are Graphviz HTML-like labels
 built here from escaped text, so prompt text may hold quotes, braces, ``<``/``>``,
 backslashes or newlines without breaking the picture or injecting markup.
 
@@ -18,7 +18,7 @@ from typing import Final
 
 import graphviz
 
-from ivr_flows import model as m
+from ivr_flows.core import model as m
 
 FONT: Final = "Noto Sans CJK SC, DejaVu Sans, sans-serif"
 PROMPT_WIDTH: Final = 28  # display columns per label line (a CJK character counts 2)

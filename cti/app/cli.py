@@ -1,7 +1,7 @@
 """The ``hotline`` command: run the server, check and draw flows, build prompts, manage users.
 
 Each sub-command is a thin shell over a function elsewhere; the wiring of the running system
-lives in ``cti.server`` (the composition root).
+lives in ``cti.app.server`` (the composition root).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cti.config import ConfigError, ensure_secrets, load_config
-from ivr_flows.errors import FlowInvalid
-from ivr_flows.loader import load_flow_file, load_flows_dir
+from cti.app.config import ConfigError, ensure_secrets, load_config
+from ivr_flows.core.errors import FlowInvalid
+from ivr_flows.loading.loader import load_flow_file, load_flows_dir
 
 
 def _flows_check(args: argparse.Namespace) -> int:
@@ -55,7 +55,7 @@ def _speech_problems(flow: Any, models: Any) -> list[str]:
     """Speech-menu phrases with words the configured model does not know."""
     if models is None:
         return []
-    from ivr_flows.model import MenuNode
+    from ivr_flows.core.model import MenuNode
     from ivr_flows.voice.speech import check_flows
 
     models.load(lang for n in flow.nodes.values() if isinstance(n, MenuNode) and n.speech
@@ -64,7 +64,7 @@ def _speech_problems(flow: Any, models: Any) -> list[str]:
 
 
 def _flows_graph(args: argparse.Namespace) -> int:
-    from ivr_flows.graph import write_graph
+    from ivr_flows.edges.graph import write_graph
 
     try:
         flow = load_flow_file(args.file)
@@ -145,7 +145,7 @@ def _agent(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from cti.server import serve
+    from cti.app.server import serve
 
     cfg = load_config(args.config)
     return serve(cfg, with_asterisk=not args.no_asterisk)

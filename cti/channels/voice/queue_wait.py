@@ -30,8 +30,8 @@ from pathlib import Path
 
 from cti.routing import commands as c
 from cti.routing import events as e
-from cti.service import CtiService
-from ivr_flows.interpreter import Exit
+from cti.service.service import CtiService
+from ivr_flows.core.interpreter import Exit
 from ivr_flows.voice import agi_codec as agi
 from ivr_flows.voice.renderer import CallerGone, Driver, Send, Work
 
@@ -233,7 +233,7 @@ class VoiceQueueSession:
         """The configured ring time, in full: Dial reports the no-answer itself.
 
         The engine's own ring timer for voice queues is longer by ``VOICE_RING_SLACK_S``
-        (cti/wiring.py), because an offer can wait in the inbox while a comfort chunk or an
+        (cti/app/wiring.py), because an offer can wait in the inbox while a comfort chunk or an
         announcement plays (at most one of them); it is only a safety net."""
         ring = self.settings.ring_timeouts.get(self.exit.target, 20.0)
         return max(5, int(ring))

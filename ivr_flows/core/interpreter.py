@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
-from ivr_flows import model as m
+from ivr_flows.core import model as m
 
 MAX_AUTOMATIC_STEPS = 64  # a validated flow never gets near; a guard, not a feature
 MAX_HISTORY = 16

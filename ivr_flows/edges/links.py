@@ -22,7 +22,7 @@ from typing import Any
 from itsdangerous import BadData, BadSignature, SignatureExpired, URLSafeTimedSerializer
 from itsdangerous.timed import TimestampSigner
 
-from ivr_flows.model import CollectNode, Flow
+from ivr_flows.core.model import CollectNode, Flow
 
 LINK_SALT = "hotline.itr.link.v1"
 ALWAYS_CARRIED = frozenset({"caller"})

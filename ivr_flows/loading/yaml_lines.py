@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from ivr_flows.errors import FlowError
+from ivr_flows.core.errors import FlowError
 
 
 @dataclass

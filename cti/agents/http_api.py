@@ -29,7 +29,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import Request
 
 from cti.routing import events as e
-from cti.service import CtiService
+from cti.service.service import CtiService
 
 log = logging.getLogger(__name__)
 

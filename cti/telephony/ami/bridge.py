@@ -16,9 +16,9 @@ import logging
 from typing import Any
 
 from cti.routing import events as e
-from cti.service import CtiService
-from cti.telephony.ami_codec import Message
-from cti.telephony.events import AgentDevice, AgentMap, DialEnded, Resynced, translate
+from cti.service.service import CtiService
+from cti.telephony.ami.codec import Message
+from cti.telephony.ami.events import AgentDevice, AgentMap, DialEnded, Resynced, translate
 
 log = logging.getLogger(__name__)
 SYSTEM_REASONS = ("unreachable", "busy_elsewhere")

@@ -1,7 +1,7 @@
 """The flow model: what a hotline menu is, as plain immutable data.
 
-A flow file (YAML, see ``ivr_flows/flows/``) is parsed by ``ivr_flows.loader`` into these
-types. Nothing here does I/O; the interpreter (``ivr_flows.interpreter``) walks them.
+A flow file (YAML, see ``ivr_flows/flows/``) is parsed by ``ivr_flows.loading.loader`` into these
+types. Nothing here does I/O; the interpreter (``ivr_flows.core.interpreter``) walks them.
 A node owns its prompt, its options, their keys, labels and spoken phrases.
 """
 

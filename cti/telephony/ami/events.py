@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from cti.telephony.ami_codec import Message
+from cti.telephony.ami.codec import Message
 
 _UNREACHABLE = frozenset({"UNAVAILABLE", "INVALID", "UNKNOWN"})
 _IN_USE = frozenset({"INUSE", "BUSY", "ONHOLD", "RINGINUSE"})

@@ -28,9 +28,9 @@ from twisted.internet.protocol import Factory
 from twisted.protocols.basic import LineOnlyReceiver
 from twisted.python.failure import Failure
 
-from cti.telephony import ami_codec as codec
-from cti.telephony.ami_codec import ActionIds, FieldValue, Message
-from cti.telephony.events import AgentMap, Resynced, Snapshot, build_snapshot
+from cti.telephony.ami import codec as codec
+from cti.telephony.ami.codec import ActionIds, FieldValue, Message
+from cti.telephony.ami.events import AgentMap, Resynced, Snapshot, build_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -278,7 +278,7 @@ class AmiClient:
     """A reconnecting, logged-in, resynced AMI connection.
 
     Subscribers get ``Resynced`` after every (re)connection and every live AMI event
-    (``Message``); ``cti.telephony.events.translate`` turns those into telephony events.
+    (``Message``); ``cti.telephony.ami.events.translate`` turns those into telephony events.
     """
 
     def __init__(

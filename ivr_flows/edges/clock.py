@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from ivr_flows.model import Flow
+from ivr_flows.core.model import Flow
 
 
 def local_now(flow: Flow) -> datetime:

@@ -1,0 +1,1 @@
+"""Demo data: a sample merchant back-end (orders, deliveries, accounts) for the demo flows."""

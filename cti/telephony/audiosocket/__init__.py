@@ -1,0 +1,1 @@
+"""Asterisk AudioSocket: caller audio and keys streamed to Hotline for speech menus."""
