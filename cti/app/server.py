@@ -16,18 +16,18 @@ Where does a call go? Asterisk -> ``FastAgiFactory`` (cti/telephony/agi/fastagi.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import subprocess
 import time
-from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
+from cti.app.background import Background
+from cti.app.calls_log import calls_log_hook
 from cti.app.config import REPO_ROOT, Config, ensure_secrets
 from cti.demo.backend import create_demo_backend
 from cti.telephony.agi.fastagi import FastAgiFactory, listen_fastagi
@@ -39,7 +39,7 @@ from ivr_flows.edges.sms import OutboxSender, SmsSender, WebhookSender
 from ivr_flows.loading.loader import load_flows_dir
 from ivr_flows.touch.app import create_itr_app
 from ivr_flows.voice.prompts import PromptStore, build_prompts
-from ivr_flows.voice.renderer import CallOutcome, make_link_sender
+from ivr_flows.voice.renderer import make_link_sender
 
 log = logging.getLogger(__name__)
 SANDBOX = REPO_ROOT / "asterisk_conf" / "sandbox.sh"
@@ -99,52 +99,6 @@ def build(cfg: Config, *, with_console: bool = True) -> Components:
                       session_factory)
 
 
-def outcome_record(outcome: CallOutcome) -> dict[str, Any]:
-    """One finished call as plain JSON data (a line of ``<data_dir>/calls.jsonl``)."""
-    ex = outcome.exit
-    return {
-        "flow": outcome.flow, "uniqueid": outcome.uniqueid, "ended": outcome.ended,
-        "reason": outcome.reason, "commands": outcome.commands,
-        "exit": None if ex is None else {
-            "kind": ex.kind, "node": ex.node, "target": ex.target, "priority": ex.priority,
-            "skills": dict(ex.skills), "attributes": dict(ex.attributes), "reason": ex.reason},
-        "path": [[p.node, p.input] for p in outcome.path],
-        "state": dict(outcome.state),
-    }
-
-
-def call_log_writer(path: Path) -> Callable[[CallOutcome], None]:
-    """The FastAGI ``on_outcome`` hook: append each finished call to ``path`` as one JSON line
-    (what the handler saw and did; the end-to-end tests read it). The file stays open (one
-    line written and flushed per call, no open/close per call); it is reopened if it was
-    moved away or deleted (log rotation)."""
-    state: dict[str, Any] = {"fh": None, "ino": None}
-
-    def open_log() -> Any:
-        fh = state["fh"]
-        try:
-            ino = path.stat().st_ino
-        except OSError:
-            ino = None
-        if fh is None or ino != state["ino"]:
-            if fh is not None:
-                fh.close()
-            fh = path.open("a", encoding="utf-8")
-            state["fh"], state["ino"] = fh, os.fstat(fh.fileno()).st_ino
-        return fh
-
-    def write(outcome: CallOutcome) -> None:
-        try:
-            fh = open_log()
-            fh.write(json.dumps(outcome_record(outcome), ensure_ascii=False, default=str) + "\n")
-            fh.flush()
-        except OSError as exc:
-            log.warning("calls log %s not written: %s", path, exc.strerror)
-            state["fh"] = None
-
-    return write
-
-
 def _web(reactor: Any, pool: Any, app: Flask, host: str, port: int) -> Any:
     from twisted.web.server import Site
     from twisted.web.wsgi import WSGIResource
@@ -185,47 +139,31 @@ def serve(cfg: Config, *, with_asterisk: bool = True) -> int:
 
     work_pool = ThreadPool(minthreads=2, maxthreads=32, name="hotline-work")
     web_pool = ThreadPool(minthreads=2, maxthreads=16, name="hotline-web")
-    for pool in (work_pool, web_pool):
-        pool.start()
-        reactor.addSystemEventTrigger("during", "shutdown", pool.stop)
-    writer: Any = None
-    try:
-        writer = _listen_all(cfg, c, reactor, work_pool, web_pool, with_asterisk)
-    except BaseException:
-        # A port in use (or any start failure) must end the process, not leave it hanging
-        # on the non-daemon threads of the pools and the records writer.
+    # Whatever happens (a port in use, any start failure, a normal stop), everything started
+    # here is closed in reverse order, so no thread keeps the process alive.
+    with ExitStack() as started:
+        background = Background()
+        started.callback(background.close)
+        started.callback(c.runner.close)
         for pool in (work_pool, web_pool):
-            pool.stop()
-        if writer is not None:
-            writer.close(timeout=5.0)
-        c.runner.close()
-        raise
-    reactor.run()
-    c.runner.close()
-    writer.close(timeout=10.0)
+            pool.start()
+            started.callback(pool.stop)
+        cti, writer = start_cti(cfg, c, reactor, background)
+        started.callback(writer.close, timeout=10.0)
+        _listen_rest(cfg, c, reactor, cti, work_pool, web_pool, with_asterisk, background)
+        reactor.run()
     return 0
 
 
-def _listen_all(cfg: Config, c: Components, reactor: Any, work_pool: Any, web_pool: Any,
-                with_asterisk: bool) -> Any:
-    """Start the CTI and every listener; returns the records writer (closed at exit)."""
-    cti, writer = start_cti(cfg, c, reactor)
-    try:
-        _listen_rest(cfg, c, reactor, cti, work_pool, web_pool, with_asterisk)
-    except BaseException:
-        writer.close(timeout=5.0)
-        raise
-    return writer
-
-
 def _listen_rest(cfg: Config, c: Components, reactor: Any, cti: Any, work_pool: Any,
-                 web_pool: Any, with_asterisk: bool) -> None:
+                 web_pool: Any, with_asterisk: bool, background: Background) -> None:
     from ivr_flows.voice.speech_dialogue import start_speech
 
     factory = FastAgiFactory(c.flows, c.prompts, c.runner, make_link_sender(c.links, c.sms),
                              local_now, reactor, work_pool,
-                             on_outcome=call_log_writer(Path(cfg.data_dir) / "calls.jsonl"),
-                             after_flow=cti.after_flow,
+                             on_outcome=calls_log_hook(Path(cfg.data_dir) / "calls.jsonl",
+                                                       background.submit),
+                             after_flow=cti.voice_entry.after_flow,
                              speech=start_speech(cfg, c.flows, reactor))
     listen_fastagi(reactor, factory, cfg.fastagi.host, cfg.fastagi.port, cfg.fastagi.backlog)
     _web(reactor, web_pool, c.itr_app, cfg.itr.host, cfg.itr.port)
@@ -247,7 +185,8 @@ def _listen_rest(cfg: Config, c: Components, reactor: Any, cti: Any, work_pool: 
                  next(iter(cfg.asterisk.dids), "?"), cfg.asterisk.sip_host, cfg.asterisk.sip_port)
 
 
-def start_cti(cfg: Config, c: Components, reactor: Any) -> tuple[Any, Any]:
+def start_cti(cfg: Config, c: Components, reactor: Any,
+              background: Background) -> tuple[Any, Any]:
     """The routing service, its records writer, agent sessions, and the agent API listener."""
     from twisted.web.server import Site
 
@@ -261,17 +200,20 @@ def start_cti(cfg: Config, c: Components, reactor: Any) -> tuple[Any, Any]:
     # each. Submit->commit stays well under the records' 200 ms p99 latency floor.
     writer = RecordWriter(c.session_factory, spill_dir=Path(cfg.data_dir) / "records-spill",
                           batch_ms=RECORDS_BATCH_MS)
+    ok = False
     try:
         cti = build_cti(cfg, c.flows, reactor, writer, c.prompts.say_text,
                         comfort_file(cfg.prompt_cache_dir))
         # Listen first: a port in use must not restore agents or close calls of another run.
         reactor.listenTCP(cfg.cti.api_port, Site(cti.api), interface=cfg.cti.api_host)
-        store = AgentStore(Path(cfg.data_dir) / "agents.json", cti.service, cti.profiles)
-        store.restore()
+        store = AgentStore(Path(cfg.data_dir) / "agents.json", cti.gateway, cti.profiles,
+                           background.submit)
+        store.restore()  # at start, before the reactor runs: reading the file may block
         close_interrupted_calls(c.session_factory, cti.service)
-    except BaseException:
-        writer.close(timeout=5.0)  # its thread would keep the process alive
-        raise
+        ok = True
+    finally:
+        if not ok:
+            writer.close(timeout=5.0)  # its thread would keep the process alive
     reactor.addSystemEventTrigger("before", "shutdown", store.save)
     reactor.addSystemEventTrigger("before", "shutdown", cti.service.stop)
     return cti, writer
@@ -304,7 +246,7 @@ def start_ami(cfg: Config, cti: Any, reactor: Any) -> Any:
     client = AmiClient(TCP4ClientEndpoint(reactor, cfg.asterisk.ami_host, cfg.asterisk.ami_port),
                        username=cfg.asterisk.ami_user, secret=cfg.asterisk.ami_secret,
                        agents=agents, clock=reactor)
-    client.subscribe(TelephonyBridge(cti.service, agents).on_ami)
+    client.subscribe(TelephonyBridge(cti.gateway, cti.voice, agents).on_ami)
     client.start()
     reactor.addSystemEventTrigger("before", "shutdown", client.stop)
     return client

@@ -1,31 +1,30 @@
-"""Wiring of the CTI: queues from the flows, the engine, records, the voice channel hook.
+"""Wiring of the CTI: queues from the flows, the engine and its service, the gateway, the
+voice channel and its entry hook, agent use cases and their HTTP API.
 
-``build_cti`` is called by the composition root (``cti.app.server``). It returns the service and
-the ``after_flow`` hook the FastAGI factory calls when a flow ends: it records the IVR part of
-the call and, for a "to queue" exit, hands the still-open call to the voice channel.
+``build_cti`` is called by the composition root (``cti.app.server``); the FastAGI factory's
+``after_flow`` is ``Cti.voice_entry.after_flow`` (``cti/channels/voice/entry.py``).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cti.agents.http_api import AgentApi, parse_skills
+from cti.agents.desk import AgentDesk, parse_skills
+from cti.agents.http_api import AgentApi
 from cti.app.config import Config
-from cti.channels.voice.queue_wait import VoiceQueueSession, VoiceQueueSettings
+from cti.channels.voice.channel import VoiceChannel, VoiceQueueSettings
+from cti.channels.voice.entry import VoiceEntry
 from cti.routing.config import OverflowRule, QueueConfig
 from cti.routing.engine import Engine
+from cti.service.gateway import Gateway
 from cti.service.service import CtiService, RecordSink
 from ivr_flows.core.model import CallbackNode, Flow, QueueNode
-from ivr_flows.voice.renderer import CallOutcome, Driver
 
 log = logging.getLogger(__name__)
-UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 # The engine's ring timer is a safety net for voice: Dial rings for cti.ring_timeout_s and
 # reports the no-answer; an offer may first wait for a playing announcement (< 10 s).
 VOICE_RING_SLACK_S = 10.0
@@ -76,66 +75,27 @@ def agent_profiles(cfg: Config, flows: Mapping[str, Flow]) -> dict[str, dict[str
     return profiles
 
 
-def interaction_id(uniqueid: str) -> str:
-    return "call-" + UNSAFE.sub("_", uniqueid)[:58]
-
-
 @dataclass
 class Cti:
+    """The running CTI: what the composition root listens with and hands to adapters."""
+
     service: CtiService
+    gateway: Gateway
+    voice: VoiceChannel
+    voice_entry: VoiceEntry
+    desk: AgentDesk
     api: AgentApi
-    settings: VoiceQueueSettings
-    speak: Any  # (lang, text) -> prompt file
     profiles: dict[str, dict[str, int]]
-
-    def after_flow(self, outcome: CallOutcome, env: Mapping[str, str],
-                   started: float) -> Driver[Any] | None:
-        """Record the IVR part of a call; continue a "to queue" exit in the voice channel."""
-        iid = interaction_id(outcome.uniqueid or env.get("agi_uniqueid", "unknown"))
-        svc = self.service
-        at = datetime.fromtimestamp(started, UTC)
-        caller = str(outcome.state.get("vars", {}).get("caller", "")) if outcome.state else ""
-        identities = {"phone": caller} if caller else {}
-        svc.records.submit(_event(iid, at, "interaction_started", channel="voice",
-                                  identities=identities, did=env.get("agi_extension", "")[:32],
-                                  flow=outcome.flow))
-        # The whole IVR segment in one event (steps and self-service results): it is known
-        # only now, and one event per step would cost the records writer eight per call.
-        svc.record(iid, "ivr", steps=[[s.node, s.input] for s in outcome.path],
-                   self_service=[[s.node, s.input[7:]] for s in outcome.path
-                                 if s.input.startswith("result ")])
-        ex = outcome.exit
-        if outcome.ended == "exit" and ex is not None and ex.kind == "queue":
-            lang = str(outcome.state.get("lang", "zh")) if outcome.state else "zh"
-            session = VoiceQueueSession(svc, self.settings, self.speak, iid, outcome.uniqueid,
-                                        ex, lang, caller, {})
-            return _finish_queue(session)
-        by = "system" if outcome.ended == "exit" else "caller"
-        svc.record(iid, "ended", by=by, reason=outcome.reason,
-                   exit=ex.kind if ex is not None else "")
-        return None
-
-
-def _event(iid: str, at: datetime, type_: str, **data: Any) -> Any:
-    from cti.records.events import RecordEvent
-
-    return RecordEvent(iid, at, type_, data)
-
-
-def _finish_queue(session: VoiceQueueSession) -> Driver[str]:
-    ended = yield from session.run()
-    log.info("queued call %s ended: %s", session.interaction_id, ended)
-    return ended
 
 
 def build_cti(cfg: Config, flows: Mapping[str, Flow], reactor: Any, records: RecordSink,
               speak: Any, comfort_file: str) -> Cti:
     queues = make_queues(cfg, flows)
-    engine = Engine(queues)
-    service = CtiService(engine, records, reactor)
+    service = CtiService(Engine(queues), records, reactor)
+    gateway = Gateway(service, reactor)
     profiles = agent_profiles(cfg, flows)
-    api = AgentApi(service, cfg.cti.api_token, profiles, cfg.cti.max_chats,
-                   last_contact=service.last_contact.get)
+    desk = AgentDesk(gateway, profiles, cfg.cti.max_chats)
+    api = AgentApi(desk, cfg.cti.api_token)
     recordings = Path(cfg.data_dir) / "recordings"
     recordings.mkdir(parents=True, exist_ok=True)
     settings = VoiceQueueSettings(
@@ -143,6 +103,8 @@ def build_cti(cfg: Config, flows: Mapping[str, Flow], reactor: Any, records: Rec
         record_queues=frozenset(cfg.cti.record_queues),
         fallback_mailbox=cfg.asterisk.fallback_mailbox,
         ring_timeouts=dict.fromkeys(queues, float(cfg.cti.ring_timeout_s)))
+    voice = VoiceChannel(service)
+    entry = VoiceEntry(voice, settings, speak, {})
     log.info("cti: queues %s; agents %s", ", ".join(queues) or "none",
              ", ".join(f"{a}({','.join(s)})" for a, s in profiles.items()))
-    return Cti(service, api, settings, speak, profiles)
+    return Cti(service, gateway, voice, entry, desk, api, profiles)

@@ -5,6 +5,10 @@ small JSON file (atomically, at most once a second) whenever an agent's state ch
 replays them into a fresh engine at start. Agents who were ringing, talking or wrapping up
 when the CTI stopped come back *not ready* (``cti_restart``): their calls went to the
 dialplan's fallback, and they press ready when they are.
+
+It reads and changes live state only through the gateway. The reactor thread only takes the
+snapshot; the file is written by ``offload`` (the composition root's background thread),
+so no file I/O happens on the reactor. ``restore`` runs once at start, before the reactor.
 """
 
 from __future__ import annotations
@@ -12,40 +16,49 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from cti.routing import commands as c
 from cti.routing import events as e
-from cti.service.service import CtiService
+from cti.service.gateway import Change, Gateway
 
 log = logging.getLogger(__name__)
 SAVE_DELAY_S = 1.0
+Offload = Callable[[Callable[[], None]], None]
 
 
 class AgentStore:
-    def __init__(self, path: Path, service: CtiService,
-                 profiles: dict[str, dict[str, int]]) -> None:
+    def __init__(self, path: Path, gateway: Gateway, profiles: Mapping[str, Mapping[str, int]],
+                 offload: Offload) -> None:
         self.path = path
-        self.service = service
+        self.gateway = gateway
         self.profiles = profiles
+        self.offload = offload
         self._pending: Any = None
-        service.agent_listeners.append(self._changed)
+        gateway.subscribe(self._changed)
 
-    def _changed(self, _change: c.AgentStateChanged) -> None:
+    def _changed(self, change: Change) -> None:
+        if change.kind != "agent":
+            return
         if self._pending is None or not self._pending.active():
-            self._pending = self.service.reactor.callLater(SAVE_DELAY_S, self.save)
+            self._pending = self.gateway.call_later(SAVE_DELAY_S, self.save)
 
     def save(self) -> None:
+        """Snapshot the logged-in agents now; the file is written in the background."""
         self._pending = None
         agents = [
             {"agent_id": v.agent_id, "state": v.state, "reason": v.reason,
              "max_chats": v.max_chats}
-            for v in self.service.engine.agents() if v.state != "logged_out"
+            for v in self.gateway.agents() if v.state != "logged_out"
         ]
+        text = json.dumps({"agents": agents}, indent=1)
+        self.offload(lambda: self._write(text))
+
+    def _write(self, text: str) -> None:
         tmp = self.path.with_suffix(".tmp")
         try:
-            tmp.write_text(json.dumps({"agents": agents}, indent=1), encoding="utf-8")
+            tmp.write_text(text, encoding="utf-8")
             os.replace(tmp, self.path)
         except OSError as exc:
             log.error("agent sessions not saved to %s: %s", self.path, exc.strerror)
@@ -61,21 +74,25 @@ class AgentStore:
                       self.path, exc)
             return 0
         restored = 0
-        for item in data.get("agents", []):
+        items = data.get("agents", []) if isinstance(data, dict) else []
+        for item in items if isinstance(items, list) else []:
+            if not isinstance(item, dict):
+                continue
             agent = str(item.get("agent_id", ""))
             if agent not in self.profiles:
                 continue
             max_chats = item.get("max_chats", 5)
-            self.service.apply(e.AgentLoggedIn(agent, dict(self.profiles[agent]),
-                                               int(max_chats) if isinstance(max_chats, int)
-                                               else 5, ready=False))
+            self.gateway.command(e.AgentLoggedIn(
+                agent, dict(self.profiles[agent]),
+                max_chats if isinstance(max_chats, int) and 0 <= max_chats <= 20 else 5,
+                ready=False))
             state, reason = item.get("state"), item.get("reason")
             if state == "ready":
-                self.service.apply(e.AgentReady(agent))
+                self.gateway.command(e.AgentReady(agent))
             elif state == "not_ready" and isinstance(reason, str) and reason:
-                self.service.apply(e.AgentNotReady(agent, reason[:32]))
+                self.gateway.command(e.AgentNotReady(agent, reason[:32]))
             else:
-                self.service.apply(e.AgentNotReady(agent, "cti_restart"))
+                self.gateway.command(e.AgentNotReady(agent, "cti_restart"))
             restored += 1
         log.info("cti: restored %d agent session(s) from %s", restored, self.path)
         return restored

@@ -1,12 +1,16 @@
 """The CTI service: the one owner of the routing engine, on the reactor thread.
 
-Channels (voice calls today; chats, web sessions and callbacks later) and the agent API turn
-what happens into routing events and call ``apply``; the engine answers with commands, which
-this service hands to the channel that holds the contact (``ContactHandle.deliver``) and to
-whoever watches agents. Every event applied and every command that changes a contact's life
-is also written to the records (through a non-blocking writer), so history and live figures
-come from one stream. Timers: after each event the service arms one reactor timer for
-``engine.next_timer()`` and feeds ``Tick`` when it is due.
+Channels (``cti/channels/``: voice calls today; chats, web sessions and callbacks next) put
+contacts in with ``add_contact`` and report what happened on their medium (``connected``,
+``rejected``, ``timed_out``, ``abandoned``, ``ended``); agent use cases (``cti/agents``) go
+through the gateway (``cti/service/gateway.py``), which is the only door into live state for
+everything outside this package. Every event is applied with ``apply``: the engine answers
+with commands, which go to the channel holding the contact (``Channel.deliver``) and, as a
+summary of what changed, to the ``Applied`` listeners (the gateway). Every event applied and
+every command that changes a contact's life is also written to the records (through a
+non-blocking writer), so history and live figures come from one stream. Timers: after each
+event the service arms one reactor timer for ``engine.next_timer()`` and feeds ``Tick``
+when it is due.
 
 Nothing here blocks: the engine is pure and fast, record writes go to a background thread.
 """
@@ -22,22 +26,19 @@ from typing import Any, Protocol
 from cti.records.events import RecordEvent
 from cti.routing import commands as c
 from cti.routing import events as e
+from cti.routing.agents import AgentView
 from cti.routing.engine import Engine
+from cti.routing.queues import ContactView, QueueStats
+from cti.service.channel import Channel
 
 log = logging.getLogger(__name__)
-
-
-class ContactHandle(Protocol):
-    """A channel's side of one waiting contact (a voice call, a chat, ...)."""
-
-    def deliver(self, command: c.Command) -> None: ...
 
 
 class RecordSink(Protocol):
     def submit(self, event: RecordEvent) -> None: ...
 
 
-AgentListener = Callable[[c.AgentStateChanged], None]
+Applied = Callable[[e.Event, list[c.Command]], None]  # after every apply, on the reactor
 
 
 @dataclass
@@ -46,9 +47,9 @@ class CtiService:
     records: RecordSink
     reactor: Any  # IReactorTime: seconds() and callLater()
     wall: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-    contacts: dict[str, ContactHandle] = field(default_factory=dict)
-    agent_listeners: list[AgentListener] = field(default_factory=list)
-    last_contact: dict[str, str] = field(default_factory=dict)  # agent -> last connected contact
+    listeners: list[Applied] = field(default_factory=list)
+    _channels: dict[str, Channel] = field(default_factory=dict)  # contact id -> its channel
+    _last_contact: dict[str, str] = field(default_factory=dict)  # agent -> last connected
     _timer: Any = None
     applied: int = 0
 
@@ -62,36 +63,77 @@ class CtiService:
         for command in commands:
             self._dispatch(command)
         self._arm_timer()
+        for listener in self.listeners:
+            listener(event, commands)
         return commands
 
-    def add_contact(self, handle: ContactHandle, event: e.ContactArrived) -> list[c.Command]:
-        """A channel puts a contact in a queue; ``handle`` receives its commands."""
-        self.contacts[event.contact_id] = handle
+    def add_contact(self, channel: Channel, event: e.ContactArrived) -> list[c.Command]:
+        """A channel puts a contact in a queue; ``channel`` receives its commands."""
+        self._channels[event.contact_id] = channel
         return self.apply(event)
 
     def forget_contact(self, contact_id: str) -> None:
-        self.contacts.pop(contact_id, None)
+        """The channel let go of the contact (its transport is gone)."""
+        self._channels.pop(contact_id, None)
+
+    # What a channel saw on its medium, as routing events.
+
+    def connected(self, contact_id: str, agent_id: str) -> list[c.Command]:
+        return self.apply(e.OfferAccepted(contact_id, agent_id))
+
+    def rejected(self, contact_id: str, agent_id: str) -> list[c.Command]:
+        return self.apply(e.OfferRejected(contact_id, agent_id))
+
+    def timed_out(self, contact_id: str, agent_id: str) -> list[c.Command]:
+        return self.apply(e.OfferTimedOut(contact_id, agent_id))
+
+    def abandoned(self, contact_id: str) -> list[c.Command]:
+        return self.apply(e.ContactAbandoned(contact_id))
+
+    def ended(self, contact_id: str) -> list[c.Command]:
+        return self.apply(e.ContactEnded(contact_id))
+
+    # ------------------------------------------------------------------ views (reactor thread)
+
+    def agent(self, agent_id: str) -> AgentView:
+        return self.engine.agent_state(agent_id)
+
+    def agents(self) -> list[AgentView]:
+        return self.engine.agents()
+
+    def contact(self, contact_id: str) -> ContactView | None:
+        return self.engine.contact(contact_id)
+
+    def contacts(self) -> list[ContactView]:
+        """The live contacts that a channel holds (waiting, offered or connected)."""
+        views = (self.engine.contact(cid) for cid in list(self._channels))
+        return [v for v in views if v is not None]
+
+    def queues(self) -> list[QueueStats]:
+        return self.engine.queue_stats(self.reactor.seconds())
+
+    def last_contact(self, agent_id: str) -> str | None:
+        """The contact the agent was last connected to (what a wrap-up is about)."""
+        return self._last_contact.get(agent_id)
 
     # ------------------------------------------------------------------ commands out
 
     def _dispatch(self, command: c.Command) -> None:
         if isinstance(command, c.AgentStateChanged):
-            for listener in list(self.agent_listeners):
-                listener(command)
-            return
+            return  # the Applied listeners see it with the rest of the batch
         if isinstance(command, c.Rejected):
             log.info("routing: %s rejected (%s) contact=%s agent=%s", command.event,
                      command.reason, command.contact_id, command.agent_id)
             return
         self._record_command(command)
         if isinstance(command, c.Connect):
-            self.last_contact[command.agent_id] = command.contact_id
-        handle = self.contacts.get(command.contact_id)
-        if handle is None:
+            self._last_contact[command.agent_id] = command.contact_id
+        channel = self._channels.get(command.contact_id)
+        if channel is None:
             log.warning("routing: %s for contact %s, which no channel holds",
                         type(command).__name__, command.contact_id)
             return
-        handle.deliver(command)
+        channel.deliver(command.contact_id, command)
         if isinstance(command, c.ExitContact):
             self.forget_contact(command.contact_id)
 

@@ -13,10 +13,12 @@ from twisted.internet import reactor as global_reactor
 from twisted.internet.threads import blockingCallFromThread
 from twisted.web.server import Site
 
-from cti.agents.http_api import AgentApi, parse_skills
+from cti.agents.desk import AgentDesk, parse_skills
+from cti.agents.http_api import AgentApi
 from cti.routing import events as e
 from cti.routing.config import QueueConfig
 from cti.routing.engine import Engine
+from cti.service.gateway import Gateway
 from cti.service.service import CtiService
 
 TOKEN = "s3cret-token-for-tests"
@@ -46,8 +48,8 @@ def running_reactor() -> Iterator[None]:
 def api(running_reactor: None) -> Iterator[tuple[str, CtiService, Records]]:
     records = Records()
     service = CtiService(Engine({"service": QueueConfig("service")}), records, reactor)
-    resource = AgentApi(service, TOKEN, {"agent1001": {"general": 1}, "agent1002": {}},
-                        last_contact=service.last_contact.get)
+    desk = AgentDesk(Gateway(service, reactor), {"agent1001": {"general": 1}, "agent1002": {}})
+    resource = AgentApi(desk, TOKEN)
     port = blockingCallFromThread(reactor, reactor.listenTCP, 0, Site(resource),
                                   interface="127.0.0.1")
     yield f"http://127.0.0.1:{port.getHost().port}", service, records
@@ -105,8 +107,13 @@ def test_wrap_up_records_the_code_on_the_last_contact(api: Any) -> None:
 
     def deliver_call() -> None:
         class Handle:
-            def deliver(self, command: Any) -> None:
+            medium = "voice"
+
+            def deliver(self, contact_id: str, command: Any) -> None:
                 pass
+
+            def find(self, transport_key: str) -> str | None:
+                return None
 
         service.add_contact(Handle(), e.ContactArrived("call-9", "voice", "service", 5,
                                                        {"general": 1}))
@@ -114,11 +121,25 @@ def test_wrap_up_records_the_code_on_the_last_contact(api: Any) -> None:
         service.apply(e.ContactEnded("call-9"))
 
     blockingCallFromThread(reactor, deliver_call)
-    assert service.engine.agent_state("agent1001").state == "wrap_up"
+    assert service.agent("agent1001").state == "wrap_up"
     r = call(base, "POST", "/api/agents/agent1001/wrap-up", {"code": "resolved", "notes": "ok"})
     assert r.status_code == 200 and r.json()["state"] == "ready"
     wrap = [ev for ev in records.events if ev.type == "wrap_up"]
     assert wrap and wrap[0].interaction_id == "call-9" and wrap[0].data["code"] == "resolved"
+
+
+def test_a_refused_wrap_up_is_not_recorded(api: Any) -> None:
+    base, _service, records = api
+    call(base, "POST", "/api/agents/agent1001/login")  # ready: no wrap-up in progress
+    r = call(base, "POST", "/api/agents/agent1001/wrap-up", {"code": "resolved"})
+    assert r.status_code == 409 and r.json()["error"] == "no_wrap_up"
+    assert not [ev for ev in records.events if ev.type == "wrap_up"]
+
+
+def test_a_deeply_nested_body_is_a_400_json_answer(api: Any) -> None:
+    base, _, _ = api
+    r = call(base, "POST", "/api/agents/agent1001/login", b"[" * 5000 + b"]" * 5000)
+    assert r.status_code == 400 and r.json()["error"] == "bad_json"
 
 
 def test_skill_specs_are_parsed_and_checked() -> None:

@@ -11,7 +11,8 @@ from typing import Any
 
 from twisted.internet.task import Clock
 
-from cti.channels.voice.queue_wait import VoiceQueueSession, VoiceQueueSettings
+from cti.channels.voice.channel import VoiceChannel, VoiceQueueSettings
+from cti.channels.voice.queue_wait import VoiceQueueSession
 from cti.records.events import RecordEvent
 from cti.routing import events as e
 from cti.routing.config import OverflowRule, QueueConfig
@@ -44,13 +45,15 @@ def make(ring_s: float = 20.0, max_wait_s: float = 600.0) -> tuple[CtiService, R
     return CtiService(Engine(queues), records, clock), records, clock
 
 
-def session(service: CtiService, caller: str = "13800138000") -> VoiceQueueSession:
+def session(service: CtiService, caller: str = "13800138000",
+            channel: VoiceChannel | None = None) -> VoiceQueueSession:
     settings = VoiceQueueSettings(comfort_file="/var/hold", recordings_dir="/rec",
                                   record_queues=frozenset({"service"}),
                                   ring_timeouts={"service": 20.0})
     ex = Exit("queue", "agent_queue", "service", 5, {"general": 1}, {"order_id": "12345678"})
-    return VoiceQueueSession(service, settings, lambda lang, text: "/var/tts/x", "call-1",
-                             "1700000000.1", ex, "zh", caller, {})
+    return VoiceQueueSession(channel or VoiceChannel(service), settings,
+                             lambda lang, text: "/var/tts/x", "call-1", "1700000000.1", ex, "zh",
+                             caller, {})
 
 
 Answer = Callable[[str], str]
@@ -95,7 +98,7 @@ def test_a_waiting_call_rings_the_ready_agent_and_is_recorded_to_the_end() -> No
     assert sent[-1] == 'SET VARIABLE HOTLINE_DONE "1"'
     assert records.types() == ["queued", "offered", "recording", "offer_outcome", "connected",
                                "ended"]
-    assert service.engine.agent_state("agent1001").state == "wrap_up"
+    assert service.agent("agent1001").state == "wrap_up"
 
 
 def test_no_answer_puts_the_agent_in_missed_and_rings_the_next_one() -> None:
@@ -115,7 +118,7 @@ def test_no_answer_puts_the_agent_in_missed_and_rings_the_next_one() -> None:
     ended, _ = drive(session(service).run(), answer)
     assert ended == "agent_hangup"
     assert len(dialled) == 2 and dialled[0] != dialled[1]
-    missed = service.engine.agent_state(dialled[0].removeprefix("PJSIP/"))
+    missed = service.agent(dialled[0].removeprefix("PJSIP/"))
     assert (missed.state, missed.reason) == ("not_ready", "missed")
     outcomes = [ev.data["outcome"] for ev in records.events if ev.type == "offer_outcome"]
     assert outcomes == ["timeout", "accepted"]
@@ -130,8 +133,8 @@ def test_caller_hanging_up_while_waiting_is_an_abandon() -> None:
     ended, _ = drive(session(service).run(), answer)
     assert ended == "abandoned"
     assert "abandoned" in records.types()
-    assert service.engine.contact("call-1") is None or \
-        service.engine.contact("call-1").state == "ended"
+    assert service.contact("call-1") is None or \
+        service.contact("call-1").state == "ended"
 
 
 def test_caller_hanging_up_during_the_talk_ends_the_contact_not_an_abandon() -> None:
@@ -171,3 +174,35 @@ def test_a_long_wait_ends_in_the_configured_exit(monkeypatch: Any) -> None:
     ended, sent = drive(session(service).run(), answer, limit=400)
     assert ended == "hangup"  # the queue's max-wait exit is an apology
     assert sum(1 for s in sent if s.startswith("STREAM FILE /var/hold")) >= 9
+
+
+def test_an_answer_seen_by_ami_connects_the_call_once_by_its_uniqueid() -> None:
+    service, records, _ = make()
+    login(service)
+    channel = VoiceChannel(service)
+    seen: list[bool] = []
+
+    def answer(line: str) -> str:
+        if line.startswith("EXEC Dial"):
+            assert channel.find("1700000000.1") == "call-1"
+            seen.append(channel.answered("1700000000.1", "agent1001"))  # AMI: DialEnd ANSWER
+            seen.append(channel.answered("1700000000.1", "agent1001"))  # a repeat: no news
+            assert service.agent("agent1001").state == "busy"  # connected during the talk
+        if line.startswith("GET VARIABLE DIALSTATUS"):
+            return "200 result=1 (ANSWER)"
+        return OK
+
+    ended, _ = drive(session(service, channel=channel).run(), answer)
+    assert ended == "agent_hangup" and seen == [True, False]
+    assert records.types().count("connected") == 1
+    assert [ev.data["outcome"] for ev in records.events if ev.type == "offer_outcome"] == \
+        ["accepted"]
+    assert channel.find("1700000000.1") is None  # the channel let go of the call
+
+
+def test_an_answer_for_a_call_nobody_rings_changes_nothing() -> None:
+    service, records, _ = make()
+    login(service)
+    channel = VoiceChannel(service)
+    assert channel.answered("no-such-call", "agent1001") is False
+    assert service.agent("agent1001").state == "ready" and records.events == []

@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cti.app.wiring import interaction_id
+from cti.channels.voice.entry import interaction_id
 from cti.channels.voice.queue_wait import ANNOUNCE
 from cti.records.customers import find_customer, normalize
 from cti.records.db import dispose, make_session_factory

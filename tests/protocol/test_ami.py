@@ -18,14 +18,7 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from cti.telephony.ami.client import (
-    ActionFailed,
-    ActionResult,
-    ActionTimeout,
-    AmiClient,
-    AmiProtocol,
-    NotConnected,
-)
+from cti.telephony.ami.client import AmiClient
 from cti.telephony.ami.codec import ActionIds, AmiValueError, Message
 from cti.telephony.ami.events import (
     AgentDevice,
@@ -34,6 +27,13 @@ from cti.telephony.ami.events import (
     DialEnded,
     Resynced,
     translate,
+)
+from cti.telephony.ami.protocol import (
+    ActionFailed,
+    ActionResult,
+    ActionTimeout,
+    AmiProtocol,
+    NotConnected,
 )
 from tests.protocol.ami_replay import Recording, Replay
 

@@ -22,12 +22,11 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 
+from cti.channels.voice.channel import VoiceChannel, VoiceContact, VoiceQueueSettings
 from cti.routing import commands as c
 from cti.routing import events as e
 from cti.service.service import CtiService
@@ -57,38 +56,12 @@ CALLBACK = {
 }
 
 
-@dataclass
-class VoiceContact:
-    """A waiting call as the routing service sees it: commands land in ``inbox``."""
-
-    contact_id: str
-    uniqueid: str
-    inbox: deque[c.Command] = field(default_factory=deque)
-    ringing: str | None = None  # agent being rung
-    accepted: bool = False  # OfferAccepted already applied (AMI saw the answer)
-    offered_at: float = 0.0  # time.monotonic() when the last Offer arrived
-
-    def deliver(self, command: c.Command) -> None:
-        if isinstance(command, c.Offer):
-            self.offered_at = time.monotonic()
-        self.inbox.append(command)
-
-
-@dataclass(frozen=True)
-class VoiceQueueSettings:
-    comfort_file: str  # played in chunks while waiting (absolute path, no extension)
-    recordings_dir: str = ""  # MixMonitor target folder; "" = no recording
-    record_queues: frozenset[str] = frozenset()
-    fallback_mailbox: str = "1000@hotline"
-    ring_timeouts: Mapping[str, float] = field(default_factory=dict)  # queue -> engine ring s
-
-
 Speak = Callable[[str, str], str]  # (lang, text) -> prompt file (blocking, run in a thread)
 
 
 @dataclass
 class VoiceQueueSession:
-    service: CtiService
+    channel: VoiceChannel
     settings: VoiceQueueSettings
     speak: Speak
     interaction_id: str
@@ -100,12 +73,15 @@ class VoiceQueueSession:
     contact: VoiceContact | None = None
     connected_to: str | None = None
 
+    @property
+    def service(self) -> CtiService:
+        return self.channel.service
+
     def run(self) -> Driver[str]:
         """Wait, ring, talk. Returns how the call ended (for the log and the records)."""
         try:
             yield from self._command(agi.set_variable("HOTLINE_DONE", ""))
-            self.contact = VoiceContact(self.interaction_id, self.uniqueid)
-            self.service.add_contact(self.contact, e.ContactArrived(
+            self.contact = self.channel.enter(self.uniqueid, e.ContactArrived(
                 self.interaction_id, "voice", self.exit.target, self.exit.priority,
                 dict(self.exit.skills), dict(self.exit.attributes), customer=self.caller))
             return (yield from self._wait())
@@ -113,7 +89,7 @@ class VoiceQueueSession:
             return self._caller_left(gone.reason)
         finally:
             if self.contact is not None:
-                self.service.forget_contact(self.contact.contact_id)
+                self.channel.leave(self.contact)
 
     # ------------------------------------------------------------------ waiting
 
@@ -178,15 +154,14 @@ class VoiceQueueSession:
         assert self.contact is not None
         endpoint = self.agent_endpoints.get(agent_id, agent_id)
         if not ENDPOINT.fullmatch(endpoint):
-            self.service.apply(e.OfferRejected(self.contact.contact_id, agent_id))
+            self.service.rejected(self.contact.contact_id, agent_id)
             return None
         late_s = time.monotonic() - self.contact.offered_at
         if late_s > 2:
             log.info("voice: offer of %s to %s waited %.1f s for a prompt to end",
                      self.contact.contact_id, agent_id, late_s)
         offer_timeout = self._ring_timeout()
-        self.contact.ringing = agent_id
-        self.contact.accepted = False
+        self.channel.ringing(self.contact, agent_id)
         if self.exit.target in self.settings.record_queues and self.settings.recordings_dir:
             path = f"{self.settings.recordings_dir}/{SAFE_ID.sub('_', self.interaction_id)}.wav"
             yield from self._command(agi.exec_("MixMonitor", [path, "b"]))
@@ -203,30 +178,27 @@ class VoiceQueueSession:
             if not answered:
                 raise
             self._connected(agent_id)
-            self.service.apply(e.ContactEnded(self.contact.contact_id))
+            self.service.ended(self.contact.contact_id)
             self.service.record(self.interaction_id, "ended", by="caller", reason="hangup")
             return "caller_hangup"
         status = yield from self._variable("DIALSTATUS")
         self.contact.ringing = None
         if status == "ANSWER":
             self._connected(agent_id)
-            self.service.apply(e.ContactEnded(self.contact.contact_id))
+            self.service.ended(self.contact.contact_id)
             self.service.record(self.interaction_id, "ended", by="agent", reason="hangup")
             yield from self._command(agi.set_variable("HOTLINE_EXIT", "hangup"))
             yield from self._command(agi.set_variable("HOTLINE_DONE", "1"))
             return "agent_hangup"
         if status == "NOANSWER":
-            self.service.apply(e.OfferTimedOut(self.contact.contact_id, agent_id))
+            self.service.timed_out(self.contact.contact_id, agent_id)
         else:  # BUSY, CONGESTION, CHANUNAVAIL, ...
-            self.service.apply(e.OfferRejected(self.contact.contact_id, agent_id))
+            self.service.rejected(self.contact.contact_id, agent_id)
         return None
 
     def _connected(self, agent_id: str) -> None:
-        """The agent answered: tell the engine once (AMI may have told it already)."""
         assert self.contact is not None
-        if not self.contact.accepted:
-            self.contact.accepted = True
-            self.service.apply(e.OfferAccepted(self.contact.contact_id, agent_id))
+        self.channel.connected(self.contact, agent_id)
         self.connected_to = agent_id
 
     def _ring_timeout(self) -> int:
@@ -265,7 +237,7 @@ class VoiceQueueSession:
         if self.contact is None:
             return "caller_hangup"
         if self.connected_to is None:
-            self.service.apply(e.ContactAbandoned(self.contact.contact_id))
+            self.service.abandoned(self.contact.contact_id)
         return "abandoned"
 
     # ------------------------------------------------------------------ AGI helpers
@@ -287,7 +259,3 @@ class VoiceQueueSession:
     def _variable(self, name: str) -> Driver[str]:
         reply = yield from self._command(agi.get_variable(name))
         return reply.data if reply.result == "1" else ""
-
-
-def recordings_path(data_dir: str) -> Path:
-    return Path(data_dir) / "recordings"

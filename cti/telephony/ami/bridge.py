@@ -5,7 +5,8 @@
 - An agent phone in use by something Hotline did not route (a private call) makes a ready
   agent not ready (``busy_elsewhere``) until it is idle again.
 - ``DialEnd`` with ``ANSWER`` for a call the voice channel is ringing is the moment the agent
-  answered: ``OfferAccepted`` (the voice channel only learns it when Dial returns).
+  answered: ``VoiceChannel.answered(uniqueid, agent)`` (the call's driver only learns it when
+  Dial returns, after the conversation).
 - After every (re)connection the snapshot of device states is applied the same way, so the
   availability of agents is rebuilt after an AMI reconnect or an Asterisk restart.
 """
@@ -15,8 +16,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from cti.channels.voice.channel import VoiceChannel
 from cti.routing import events as e
-from cti.service.service import CtiService
+from cti.service.gateway import Gateway
 from cti.telephony.ami.codec import Message
 from cti.telephony.ami.events import AgentDevice, AgentMap, DialEnded, Resynced, translate
 
@@ -25,8 +27,9 @@ SYSTEM_REASONS = ("unreachable", "busy_elsewhere")
 
 
 class TelephonyBridge:
-    def __init__(self, service: CtiService, agents: AgentMap) -> None:
-        self.service = service
+    def __init__(self, gateway: Gateway, voice: VoiceChannel, agents: AgentMap) -> None:
+        self.gateway = gateway
+        self.voice = voice
         self.agents = agents
         self.resyncs = 0
 
@@ -46,25 +49,17 @@ class TelephonyBridge:
                 self._dial_ended(event)
 
     def _device(self, device: AgentDevice) -> None:
-        view = self.service.engine.agent_state(device.agent_id)
+        view = self.gateway.agent(device.agent_id)
         if view.state == "logged_out":
             return
         if view.state == "ready" and not device.available:
-            self.service.apply(e.AgentNotReady(device.agent_id, "unreachable"))
+            self.gateway.command(e.AgentNotReady(device.agent_id, "unreachable"))
         elif view.state == "ready" and device.in_use and not view.connected and \
                 view.offered is None:
-            self.service.apply(e.AgentNotReady(device.agent_id, "busy_elsewhere"))
+            self.gateway.command(e.AgentNotReady(device.agent_id, "busy_elsewhere"))
         elif view.state == "not_ready" and view.reason in SYSTEM_REASONS and device.idle:
-            self.service.apply(e.AgentReady(device.agent_id))
+            self.gateway.command(e.AgentReady(device.agent_id))
 
     def _dial_ended(self, event: DialEnded) -> None:
-        if event.status != "ANSWER" or event.agent_id is None:
-            return
-        for handle in list(self.service.contacts.values()):
-            if getattr(handle, "uniqueid", None) == event.uniqueid and \
-                    getattr(handle, "ringing", None) == event.agent_id and \
-                    not getattr(handle, "accepted", True):
-                handle.accepted = True  # type: ignore[attr-defined]
-                self.service.apply(e.OfferAccepted(handle.contact_id,  # type: ignore[attr-defined]
-                                                   event.agent_id))
-                return
+        if event.status == "ANSWER" and event.agent_id is not None:
+            self.voice.answered(event.uniqueid, event.agent_id)
