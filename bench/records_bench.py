@@ -32,8 +32,8 @@ from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from cti.records.core.events import RecordEvent
 from cti.records.db import SessionFactory, dispose, make_session_factory
-from cti.records.events import RecordEvent
 from cti.records.history import customer_history
 from cti.records.migrate import upgrade
 from cti.records.writer import CommitReport, RecordWriter

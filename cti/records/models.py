@@ -7,7 +7,8 @@ Every change comes with a migration in ``migrations/versions``.
   (phone, account, chat, email); a merged customer points at the one it was merged into.
 - ``interaction_events``: the append-only stream of every state change of every interaction
   (call, chat, ITR session, web session, callback), idempotent on ``event_id``.
-- ``interactions``: one row per interaction, *derived* from its events (see ``events.py``).
+- ``interactions``: one row per interaction, *derived* from its events (see ``store.py`` and
+  the pure ``core/projection.py``).
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from cti.records.core.events import CHANNELS as CHANNELS  # the vocabulary's; re-exported
+
 IDENTITY_KINDS = ("phone", "account", "chat", "email")
-CHANNELS = ("voice", "chat", "itr", "web", "callback")
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a real 64-bit key.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -119,7 +121,7 @@ class CustomerIdentity(Base):
 class Interaction(Base):
     """One contact (call, chat, ITR session, web session, callback), projected from its events.
 
-    Never written directly: ``events.record`` updates it in the transaction that appends the
+    Never written directly: ``store.record`` updates it in the transaction that appends the
     event, so live figures and history read one stream.
     """
 

@@ -2,24 +2,32 @@
 thread commits them in batches, and nothing is lost.
 
 Design
-- ``submit(event)`` never waits for the database: it puts the event on a bounded in-memory
-  queue (``max_queue``). The writer thread takes up to ``batch_size`` events, or what arrived
-  within ``batch_ms`` of the first one, and records them in ONE transaction
-  (``events.record_batch``: the batch is folded in memory, then one multi-row INSERT of the
-  events and one write per touched interaction), then reports the commit to ``on_commit``
-  (per-event submit->commit latency, for metrics). While a commit runs, new events queue up
-  and make the next batch bigger, so the cost per event falls as the load rises.
+- ``submit(event)`` never waits for the database, never touches a file and never waits on a
+  lock held during file I/O or a commit: it takes a short lock (counters only) and puts the
+  event on a bounded in-memory queue (``max_queue``). The writer thread takes up to
+  ``batch_size`` events, or what arrived within ``batch_ms`` of the first one, and records
+  them in ONE transaction (``store.record_batch``: the batch is folded in memory, then one
+  multi-row INSERT of the events and one write per touched interaction), then reports the
+  commit to ``on_commit`` (per-event submit->commit latency, for metrics). While a commit
+  runs, new events queue up and make the next batch bigger, so the cost per event falls as
+  the load rises.
 - Overflow policy: *spill, don't block, don't drop*. When the queue is full (the database is
-  slow or down) ``submit`` appends the event as one JSON line to ``<spill_dir>/spill.jsonl``
-  (a local append: microseconds, never the database). Once the queue has drained and a write
-  succeeded, the writer replays the spill file and deletes it. Events keep their ``event_id``,
-  so a replay that overlaps a committed write is a no-op, and the projection rebuilds any
-  interaction whose events arrive out of order.
+  slow or down) ``submit`` appends the event to an unbounded in-memory overflow list; the
+  writer thread moves the overflow, as JSON lines, to ``<spill_dir>/spill.jsonl`` after every
+  batch and between retries of a failing one (so during an outage the overflow reaches the
+  disk within ``retry_max_s``; only while one commit attempt hangs does it stay in memory).
+  Once the queue has drained and a write succeeded, the writer replays the spill file and
+  deletes it. Events keep their ``event_id``, so a replay that overlaps a committed write is
+  a no-op, and the projection rebuilds any interaction whose events arrive out of order. Only
+  the writer thread touches the spill directory, except ``submit`` once the writer has stopped
+  (after ``close``): it then appends to the spill file itself, for the next writer. The
+  files and their layout: ``spill.py``.
 - Database errors: connection-type errors (PostgreSQL restarted or connection killed, SQLite
   locked) are retried with exponential backoff, forever, keeping the batch. Any other error
   (a bad event) splits the batch and retries events one by one; an event that still fails is
-  logged at ERROR and appended to ``<spill_dir>/rejected.jsonl`` (dead letters, never
-  replayed automatically).
+  a *dead letter*: appended to ``<spill_dir>/rejected.jsonl`` (never replayed automatically),
+  counted in ``dead_letters`` (and ``stats().rejected``) and logged at ERROR with the count so
+  far. An unreadable line of a spill file (torn by a crash) is dead-lettered the same way.
 - ``close(timeout)`` stops taking work, drains the queue and the spill; if the database is
   still down at the deadline, what remains goes to the spill file, replayed by the next writer
   started on the same ``spill_dir`` (leftover files are replayed at start).
@@ -27,26 +35,27 @@ Design
 
 from __future__ import annotations
 
-import itertools
+import collections
 import logging
 import queue
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from cti.records.core.events import RecordEvent
 from cti.records.db import SessionFactory
-from cti.records.events import RecordEvent, record, record_batch
+from cti.records.spill import REJECTED_FILE as REJECTED_FILE
+from cti.records.spill import SPILL_FILE as SPILL_FILE
+from cti.records.spill import SpillDir
+from cti.records.store import record, record_batch
 
 log = logging.getLogger(__name__)
-
-SPILL_FILE = "spill.jsonl"
-REJECTED_FILE = "rejected.jsonl"
 _Item = tuple[RecordEvent, float | None]  # event, monotonic submit time (None: from a spill)
 
 
@@ -69,7 +78,7 @@ class WriterStats:
     spilled: int
     replayed: int
     retries: int
-    rejected: int
+    rejected: int  # dead letters
     queued: int
 
 
@@ -93,40 +102,50 @@ class RecordWriter:
         retry_max_s: float = 2.0,
     ) -> None:
         self._factory = session_factory
-        self._spill_dir = spill_dir or Path(tempfile.gettempdir()) / "hotline-records-spill"
-        self._spill_dir.mkdir(parents=True, exist_ok=True)
+        self._spill_dir = SpillDir(
+            spill_dir or Path(tempfile.gettempdir()) / "hotline-records-spill"
+        )
         self._queue: queue.Queue[_Item] = queue.Queue(maxsize=max_queue)
+        self._overflow: collections.deque[RecordEvent] = collections.deque()
         self._batch_size = batch_size
         self._batch_s = batch_ms / 1000.0
         self._on_commit = on_commit
         self._retry = (retry_initial_s, retry_max_s)
-        self._lock = threading.Lock()  # counters and the spill file
+        # counters and flags only, never held during file I/O or a commit (submit takes it);
+        # the spill directory has its own lock, which submit takes only once the writer stopped
+        self._lock = threading.Lock()
         self._cv = threading.Condition(self._lock)
         self._wake = threading.Event()
         self._closing = False
+        self._stopped = False  # the writer thread is done: submit spills by itself
         self._deadline: float | None = None
-        self._outstanding = 0  # submitted in this run, not yet committed/rejected/re-spilled
+        self._outstanding = 0  # submitted in this run, not yet committed/rejected/handed over
         self._counts = dict.fromkeys(
             ("submitted", "committed", "duplicates", "spilled", "replayed", "retries", "rejected"),
             0,
         )
-        self._seq = itertools.count()
-        self._leftovers = self._adopt_leftovers()
+        self._leftovers = self._spill_dir.adopt_leftovers()
+        if self._leftovers:
+            log.warning(
+                "records: replaying %d spill file(s) of an earlier run", len(self._leftovers)
+            )
         self._thread = threading.Thread(target=self._run, name="records-writer", daemon=True)
         self._thread.start()
 
-    # -- the caller's side (any thread, never waits for the database) --------------------
+    # -- the caller's side (any thread: no database, no file, no long-held lock) -----------
     def submit(self, event: RecordEvent) -> None:
         with self._lock:
             self._counts["submitted"] += 1
             self._outstanding += 1
-            if not self._closing:
+            if not self._stopped:
                 try:
+                    if self._closing:
+                        raise queue.Full
                     self._queue.put_nowait((event, time.monotonic()))
-                    return
                 except queue.Full:
-                    pass
-            self._spill_locked([event], count=True)
+                    self._overflow.append(event)  # the writer thread spills it
+                return
+        self._spill([event], overflow=True, handed_over=True)  # no writer left to do it
 
     def flush(self, timeout: float) -> bool:
         """Wait until every event submitted so far is committed (or dead-lettered)."""
@@ -147,43 +166,66 @@ class RecordWriter:
         self._wake.set()
         self._thread.join(timeout + 5.0)
         with self._lock:
-            return self._outstanding == 0 and not (self._spill_dir / SPILL_FILE).exists()
+            outstanding = self._outstanding
+        return outstanding == 0 and not self._spill_dir.has_spill()
 
     def stats(self) -> WriterStats:
         with self._lock:
             return WriterStats(**self._counts, queued=self._queue.qsize())
 
-    # -- spill files --------------------------------------------------------------------
-    def _spill_locked(self, events: list[RecordEvent], *, count: bool) -> None:
-        with (self._spill_dir / SPILL_FILE).open("a", encoding="utf-8") as out:
-            out.writelines(event.to_json() + "\n" for event in events)
-        if count:
-            self._counts["spilled"] += len(events)
-        else:  # re-spilled at close: no longer this run's business
-            self._outstanding -= len(events)
-            self._cv.notify_all()
-        log.warning("records: %d event(s) spilled to %s", len(events), self._spill_dir)
-
-    def _adopt_leftovers(self) -> list[Path]:
-        spill = self._spill_dir / SPILL_FILE
-        if spill.exists():
-            spill.rename(self._spill_dir / f"replay-{time.time_ns()}.jsonl")
-        found = sorted(self._spill_dir.glob("replay-*.jsonl"))
-        if found:
-            log.warning("records: replaying %d spill file(s) left by an earlier run", len(found))
-        return found
-
-    def _take_spill(self) -> Path | None:
+    @property
+    def dead_letters(self) -> int:
+        """Events that could never be written (see ``rejected.jsonl``)."""
         with self._lock:
-            spill = self._spill_dir / SPILL_FILE
-            if not spill.exists():
-                return None
-            target = self._spill_dir / f"replay-{time.time_ns()}-{next(self._seq)}.jsonl"
-            spill.rename(target)
-            return target
+            return self._counts["rejected"]
+
+    # -- spill and dead-letter files (the writer thread, or submit once it has stopped) ----
+    def _spill(self, events: list[RecordEvent], *, overflow: bool, handed_over: bool) -> None:
+        """Append ``events`` to the spill file. ``overflow``: they never reached the queue
+        (counted as spilled); ``handed_over``: left for the next writer, not this run's."""
+        self._spill_dir.append(events)
+        with self._lock:
+            if overflow:
+                self._counts["spilled"] += len(events)
+            if handed_over:
+                self._outstanding -= len(events)
+                self._cv.notify_all()
+        log.warning("records: %d event(s) spilled to %s", len(events), self._spill_dir.path)
+
+    def _spill_overflow(self) -> None:
+        events: list[RecordEvent] = []
+        while self._overflow:  # only this thread takes from it
+            events.append(self._overflow.popleft())
+        if not events:
+            return
+        try:
+            self._spill(events, overflow=True, handed_over=False)
+        except OSError:
+            log.exception("records: cannot spill %d event(s); kept in memory", len(events))
+            self._overflow.extendleft(reversed(events))
+
+    def _dead_letter(self, line: str, what: str, *, counted: bool) -> None:
+        path = self._spill_dir.rejected
+        try:
+            self._spill_dir.reject(line)
+        except OSError:
+            log.exception("records: cannot write %s to %s", what, path)
+        with self._lock:
+            self._counts["rejected"] += 1
+            total = self._counts["rejected"]
+            if counted:
+                self._outstanding -= 1
+                self._cv.notify_all()
+        log.error(
+            "records: %s dead-lettered to %s (%d dead letter(s) in this run)", what, path, total
+        )
 
     def _replay(self, path: Path, *, counted: bool) -> bool:
-        for batch in _batches(path, self._batch_size):
+        def unreadable(line: str) -> None:  # torn by a crash
+            self._dead_letter(line, f"an unreadable line of {path.name}", counted=False)
+
+        for batch in self._spill_dir.read(path, self._batch_size, unreadable):
+            self._spill_overflow()
             if not self._write([(event, None) for event in batch], counted=counted):
                 return False  # closing with the database down: the file stays for next time
             with self._lock:
@@ -193,25 +235,60 @@ class RecordWriter:
 
     # -- the writer thread ----------------------------------------------------------------
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            self._stop()
+
+    def _loop(self) -> None:
         for path in self._leftovers:
             if not self._replay(path, counted=False):
                 break
         while True:
+            self._spill_overflow()
             batch = self._collect()
             if batch:
                 if not self._write(batch, counted=True):
-                    self._abort()
                     return
                 continue
-            spill = self._take_spill()
+            self._spill_overflow()
+            spill = self._spill_dir.take()
             if spill is not None:
                 if not self._replay(spill, counted=True):
-                    self._abort()
                     return
                 continue
             with self._lock:
-                if self._closing and self._queue.empty():
+                if (
+                    self._closing
+                    and self._queue.empty()
+                    and (not self._overflow or self._deadline_passed())
+                ):
+                    self._stopped = True
                     return
+
+    def _stop(self) -> None:
+        """The thread ends: what is still queued or in the overflow goes to the spill file
+        (only if closing past the deadline with the database down, or after a crash)."""
+        with self._lock:
+            self._stopped = True  # from now on submit() spills by itself
+        queued: list[RecordEvent] = []
+        while True:
+            try:
+                queued.append(self._queue.get_nowait()[0])
+            except queue.Empty:
+                break
+        overflow = list(self._overflow)
+        self._overflow.clear()
+        for events, spilled in ((queued, False), (overflow, True)):
+            if events:
+                self._spill(events, overflow=spilled, handed_over=True)
+        if queued or overflow:
+            log.error(
+                "records: writer stopped with %d event(s) not written (database down at "
+                "close?); left in %s for the next writer",
+                len(queued) + len(overflow),
+                self._spill_dir.path,
+            )
 
     def _collect(self) -> list[_Item]:
         try:
@@ -229,22 +306,12 @@ class RecordWriter:
                 break
         return batch
 
-    def _abort(self) -> None:
-        """Closing past the deadline with the database still down: spill the queue."""
-        rest: list[RecordEvent] = []
-        while True:
-            try:
-                rest.append(self._queue.get_nowait()[0])
-            except queue.Empty:
-                break
-        with self._lock:
-            if rest:
-                self._spill_locked(rest, count=False)
-            log.error("records: database unavailable at close; %s", self._spill_dir)
+    def _deadline_passed(self) -> bool:  # with self._lock held
+        return self._deadline is not None and time.monotonic() > self._deadline
 
     def _past_deadline(self) -> bool:
         with self._lock:
-            return self._deadline is not None and time.monotonic() > self._deadline
+            return self._deadline_passed()
 
     def _write(self, batch: list[_Item], *, counted: bool) -> bool:
         """Commit ``batch`` (retrying transient errors); False if given up at close, in
@@ -267,9 +334,9 @@ class RecordWriter:
                 if self._past_deadline():
                     queued = [e for e, t in batch if t is not None]
                     if queued:
-                        with self._lock:
-                            self._spill_locked(queued, count=False)
+                        self._spill(queued, overflow=False, handed_over=True)
                     return False
+                self._spill_overflow()  # the outage fills the queue: get the rest on disk
                 self._wake.wait(delay)
                 delay = min(delay * 2, self._retry[1])
                 continue
@@ -283,14 +350,8 @@ class RecordWriter:
                 with self._factory.begin() as session:
                     duplicate = not record(session, item[0])
             except Exception:
-                log.exception("records: event %s rejected", item[0].event_id)
-                with self._lock:
-                    with (self._spill_dir / REJECTED_FILE).open("a", encoding="utf-8") as out:
-                        out.write(item[0].to_json() + "\n")
-                    self._counts["rejected"] += 1
-                    if counted:
-                        self._outstanding -= 1
-                        self._cv.notify_all()
+                log.exception("records: event %s cannot be written", item[0].event_id)
+                self._dead_letter(item[0].to_json(), f"event {item[0].event_id}", counted=counted)
                 continue
             now = time.monotonic()
             self._committed([item], int(duplicate), 0.0, now, 1, counted=counted)
@@ -324,22 +385,3 @@ class RecordWriter:
             self._on_commit(report)
         except Exception:
             log.exception("records: on_commit hook failed")
-
-
-def _batches(path: Path, size: int) -> Iterator[list[RecordEvent]]:
-    batch: list[RecordEvent] = []
-    with path.open(encoding="utf-8") as lines:
-        for line in lines:
-            if not line.strip():
-                continue
-            try:
-                batch.append(RecordEvent.from_json(line))
-            except (ValueError, KeyError, TypeError):  # a torn last line after a crash
-                log.error("records: unreadable spilled event in %s dead-lettered", path)
-                with (path.parent / REJECTED_FILE).open("a", encoding="utf-8") as out:
-                    out.write(line if line.endswith("\n") else line + "\n")
-            if len(batch) >= size:
-                yield batch
-                batch = []
-    if batch:
-        yield batch

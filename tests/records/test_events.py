@@ -10,12 +10,14 @@ import pytest
 from sqlalchemy import delete, func, select
 from sqlalchemy import event as sa_event
 
+from cti.records.core.events import EventError, RecordEvent, decode
+from cti.records.core.projection import Projection, apply, apply_event
 from cti.records.customers import find_customer, normalize
 from cti.records.db import SessionFactory, dispose, make_session_factory
-from cti.records.events import EventError, Projection, RecordEvent, apply, record, record_batch
 from cti.records.history import get_interaction, interaction_timeline
 from cti.records.migrate import current_revision, head_revision, upgrade
 from cti.records.models import Interaction, InteractionEvent
+from cti.records.store import record, record_batch
 from cti.records.users import authenticate, create_user
 
 T0 = datetime(2026, 3, 2, 10, 0, 0, tzinfo=UTC)
@@ -211,11 +213,11 @@ def test_an_ivr_segment_event_projects_like_its_steps_one_by_one() -> None:
     steps = [["welcome", "start"], ["main", "key 2"], ["order_lookup", "result ok"]]
     one_by_one = Projection()
     for i, (node, inp) in enumerate(steps):
-        one_by_one = apply(one_by_one, "ivr_step", at(i), {"node": node, "input": inp})
-    one_by_one = apply(one_by_one, "self_service", at(3),
-                       {"action": "order_lookup", "outcome": "ok"})
-    bundled = apply(Projection(), "ivr", at(3),
-                    {"steps": steps, "self_service": [["order_lookup", "ok"]]})
+        one_by_one = apply(one_by_one, decode("ivr_step", {"node": node, "input": inp}), at(i))
+    one_by_one = apply(one_by_one, decode("self_service",
+                                          {"action": "order_lookup", "outcome": "ok"}), at(3))
+    bundled = apply(Projection(), decode("ivr", {"steps": steps,
+                                                 "self_service": [["order_lookup", "ok"]]}), at(3))
     assert bundled == one_by_one
     assert bundled.ivr_path == "welcome > main > order_lookup"
     assert bundled.self_service == "order_lookup:ok"
@@ -232,7 +234,7 @@ def test_a_malformed_ivr_segment_is_refused(data: dict[str, Any]) -> None:
 def test_the_projection_is_a_pure_fold() -> None:
     p = Projection()
     for e in full_call():
-        p = apply(p, e.type, e.at, e.data)
+        p = apply_event(p, e)
     assert p.outcome == "handled" and p.talk_s == 60.0 and p.wait_s == 7.5
 
 

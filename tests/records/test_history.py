@@ -6,10 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
+from cti.records.core.events import RecordEvent
 from cti.records.customers import find_customer, normalize
 from cti.records.db import SessionFactory
-from cti.records.events import RecordEvent, record
 from cti.records.history import customer_history, interaction_timeline, live_figures
+from cti.records.store import record
 
 T0 = datetime(2026, 3, 3, 8, 0, tzinfo=UTC)
 

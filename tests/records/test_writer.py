@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,8 +20,8 @@ import psycopg
 import pytest
 from sqlalchemy import event, func, select
 
+from cti.records.core.events import RecordEvent
 from cti.records.db import SessionFactory, dispose, make_engine, make_session_factory
-from cti.records.events import RecordEvent
 from cti.records.models import Interaction, InteractionEvent
 from cti.records.writer import REJECTED_FILE, SPILL_FILE, CommitReport, RecordWriter
 
@@ -82,6 +82,15 @@ def events_for(iid: str, n_extra: int = 3) -> list[RecordEvent]:
         for i in range(n_extra)
     ]
     return events
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def counts(factory: SessionFactory) -> tuple[int, int]:
@@ -152,7 +161,8 @@ def test_a_full_queue_spills_to_disk_and_is_replayed(
             for e in events_for(f"s{n}"):
                 writer.submit(e)
         assert time.monotonic() - started < 5.0  # never waits for the database (busy CI: slack)
-        assert writer.stats().spilled > 0
+        # the writer thread spills the overflow between two retries
+        assert wait_for(lambda: writer.stats().spilled > 0)
         assert (tmp_path / SPILL_FILE).exists()
     assert writer.flush(30)
     assert counts(session_factory) == (100, 25)
@@ -215,3 +225,96 @@ def test_a_bad_event_is_dead_lettered_and_the_rest_lands(
     assert counts(session_factory)[0] == 2
     assert writer.stats().rejected == 1
     assert bad.event_id in (tmp_path / REJECTED_FILE).read_text()
+
+
+def test_submit_does_no_file_io_and_never_waits_for_a_spill_in_progress(
+    db_url: str, writer_factory: SessionFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reactor's submit() during an outage with a full queue: the writer thread spills,
+    slowly (a 0.5 s write), and meanwhile every submit returns at once and opens no file."""
+    writer = RecordWriter(
+        writer_factory, spill_dir=tmp_path, max_queue=5, batch_size=1, retry_max_s=0.05
+    )
+    opened_by: list[str] = []
+    writer_spilling = threading.Event()
+    real_open = Path.open
+
+    def slow_open(path: Path, *args: Any, **kwargs: Any) -> Any:
+        opened_by.append(threading.current_thread().name)
+        if threading.current_thread().name == "records-writer":
+            writer_spilling.set()
+            time.sleep(0.5)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", slow_open)
+    slowest: list[float] = []
+
+    def reactor(prefix: str, n: int) -> None:
+        for i in range(n):
+            for e in events_for(f"{prefix}{i}"):
+                started = time.monotonic()
+                writer.submit(e)
+                slowest.append(time.monotonic() - started)
+
+    with outage(db_url):
+        first = threading.Thread(target=reactor, args=("a", 5), name="reactor")
+        first.start()
+        first.join()
+        assert writer_spilling.wait(10)  # the writer thread is inside a slow spill now
+        second = threading.Thread(target=reactor, args=("b", 20), name="reactor")
+        second.start()
+        second.join()
+    assert "reactor" not in opened_by and "records-writer" in opened_by
+    assert max(slowest) < 0.25  # well under the 0.5 s the spill holds the file
+    monkeypatch.setattr(Path, "open", real_open)
+    assert writer.flush(30)
+    assert writer.stats().spilled > 0
+    assert writer.close()
+
+
+def test_events_submitted_after_close_are_spilled_for_the_next_writer(
+    session_factory: SessionFactory, writer_factory: SessionFactory, tmp_path: Path
+) -> None:
+    writer = RecordWriter(writer_factory, spill_dir=tmp_path)
+    assert writer.close()
+    for e in events_for("after"):
+        writer.submit(e)
+    assert (tmp_path / SPILL_FILE).exists() and writer.stats().spilled == 4
+    again = RecordWriter(writer_factory, spill_dir=tmp_path)
+    assert wait_for(lambda: counts(session_factory) == (4, 1), timeout=20)
+    assert again.close()
+
+
+def test_dead_letters_are_counted_and_each_is_logged_with_the_count(
+    session_factory: SessionFactory,
+    writer_factory: SessionFactory,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    writer = RecordWriter(writer_factory, spill_dir=tmp_path, batch_ms=200)
+    bad = [RecordEvent(f"bad{i}", T0, "ivr_step", {"node": "x", "blob": object()}) for i in (1, 2)]
+    with caplog.at_level("ERROR", logger="cti.records.writer"):
+        for e in [*bad, events_for("good")[0]]:
+            writer.submit(e)
+        assert writer.flush(20)
+    assert writer.dead_letters == 2 == writer.stats().rejected
+    lines = [r.getMessage() for r in caplog.records if "dead-lettered" in r.getMessage()]
+    assert len(lines) == 2 and "(2 dead letter(s)" in lines[-1]
+    assert bad[1].event_id in lines[-1]
+    assert writer.close()
+    assert counts(session_factory)[0] == 1
+
+
+def test_a_torn_line_in_a_leftover_spill_is_a_counted_dead_letter(
+    session_factory: SessionFactory, writer_factory: SessionFactory, tmp_path: Path
+) -> None:
+    good = events_for("torn")
+    torn = good[1].to_json()[:25]
+    (tmp_path / SPILL_FILE).write_text(
+        "".join(e.to_json() + "\n" for e in good[:1]) + torn, encoding="utf-8"
+    )
+    writer = RecordWriter(writer_factory, spill_dir=tmp_path)
+    assert wait_for(lambda: counts(session_factory) == (1, 1), timeout=20)
+    assert writer.close()
+    assert writer.dead_letters == 1
+    assert (tmp_path / REJECTED_FILE).read_text(encoding="utf-8") == torn + "\n"
