@@ -2,11 +2,12 @@
 
 Pure: no I/O, no clock (``now`` is the flow's local wall-clock time, passed in), no globals.
 Voice (AGI) and touch (ITR) renderers drive the same function; what differs is only how they
-show effects and where inputs come from. The state is small and serialisable
-(``State.to_dict`` / ``State.from_dict``) so a caller can carry it from voice to screen.
+show effects and where inputs come from. The inputs, effects and the small serialisable
+``State`` are in ``ivr_flows.core.effects``.
 
-Inputs:  Digits, Tap, Speech, Timeout, Result, Back, SetLanguage
-Effects: Say, Ask, Act, Exit
+``start`` begins a session; ``step`` applies one input. Automatic nodes (say, branch, hours)
+are walked until the flow waits for the caller (``Ask``), for a result (``Act``,
+``SendLink``) or ends (``Exit``).
 """
 
 from __future__ import annotations
@@ -14,169 +15,35 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
-from typing import Any, Literal
 
 from ivr_flows.core import model as m
+from ivr_flows.core.effects import (
+    Act,
+    Ask,
+    Back,
+    Choice,
+    Digits,
+    Effect,
+    Exit,
+    Input,
+    Result,
+    Say,
+    SendLink,
+    SetLanguage,
+    Speech,
+    Spoken,
+    State,
+    Tap,
+    Timeout,
+    Value,
+)
 
 MAX_AUTOMATIC_STEPS = 64  # a validated flow never gets near; a guard, not a feature
 MAX_HISTORY = 16
 MAX_VAR_LEN = 256
 SPEECH_MIN_CONFIDENCE = 0.5
-
-# ---------------------------------------------------------------- inputs (caller -> flow)
-
-
-@dataclass(frozen=True)
-class Digits:
-    digits: str
-
-
-@dataclass(frozen=True)
-class Tap:
-    key: str
-
-
-@dataclass(frozen=True)
-class Speech:
-    text: str
-    confidence: float = 1.0
-
-
-@dataclass(frozen=True)
-class Timeout:
-    pass
-
-
-@dataclass(frozen=True)
-class Result:
-    """Outcome of an ``Act``: "ok", "not_found" or "error"; values become flow variables."""
-
-    outcome: str
-    values: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Back:
-    pass
-
-
-@dataclass(frozen=True)
-class SetLanguage:
-    lang: str
-
-
-Input = Digits | Tap | Speech | Timeout | Result | Back | SetLanguage
-
-# ---------------------------------------------------------------- effects (flow -> renderer)
-
-
-@dataclass(frozen=True)
-class Spoken:
-    """A prompt resolved for one language: fixed text and variable values, in order."""
-
-    key: str  # "node.prompt", "node.invalid", ... (stable: used for recordings and tests)
-    lang: str
-    parts: tuple[m.TextPart | Value, ...]
-    audio: str | None = None  # operator-recorded file for this language, if any
-
-    @property
-    def text(self) -> str:
-        return "".join(p.text if isinstance(p, m.TextPart) else p.value for p in self.parts)
-
-
-@dataclass(frozen=True)
-class Value:
-    value: str
-    say_as: m.SayAs = "text"
-
-
-@dataclass(frozen=True)
-class Choice:
-    key: str
-    label: str
-
-
-@dataclass(frozen=True)
-class Say:
-    prompt: Spoken
-
-
-@dataclass(frozen=True)
-class Ask:
-    node: str
-    prompt: Spoken
-    choices: tuple[Choice, ...]  # empty for digit collection
-    min_digits: int
-    max_digits: int
-    timeout_s: int
-    terminator: str = "#"
-    phrases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # key -> phrases
-
-
-@dataclass(frozen=True)
-class Act:
-    action: str  # a flow action name, or "send_link"
-    args: Mapping[str, str]
-
-
-ExitKind = Literal["queue", "callback", "hangup", "transfer"]
-
-
-@dataclass(frozen=True)
-class Exit:
-    kind: ExitKind
-    node: str
-    target: str = ""  # queue name / transfer destination
-    priority: int = 0
-    skills: Mapping[str, int] = field(default_factory=dict)
-    attributes: Mapping[str, str] = field(default_factory=dict)
-    reason: str = ""
-
-
-Effect = Say | Ask | Act | Exit
-
-# ---------------------------------------------------------------- state
-
-Waiting = Literal["input", "result", "done"]
-
-
-@dataclass(frozen=True)
-class State:
-    flow: str
-    node: str
-    lang: str
-    vars: Mapping[str, str]
-    waiting: Waiting = "input"
-    attempts: int = 0  # wrong or missing answers at the current node
-    history: tuple[str, ...] = ()
-    exit: Exit | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "flow": self.flow, "node": self.node, "lang": self.lang, "vars": dict(self.vars),
-            "waiting": self.waiting, "attempts": self.attempts, "history": list(self.history),
-            "exit": None if self.exit is None else {
-                "kind": self.exit.kind, "node": self.exit.node, "target": self.exit.target,
-                "priority": self.exit.priority, "skills": dict(self.exit.skills),
-                "attributes": dict(self.exit.attributes), "reason": self.exit.reason},
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> State:
-        ex = d.get("exit")
-        return cls(
-            flow=str(d["flow"]), node=str(d["node"]), lang=str(d["lang"]),
-            vars={str(k): str(v) for k, v in dict(d.get("vars", {})).items()},
-            waiting=d.get("waiting", "input"), attempts=int(d.get("attempts", 0)),
-            history=tuple(str(h) for h in d.get("history", ())),
-            exit=None if not ex else Exit(
-                kind=ex["kind"], node=ex["node"], target=ex.get("target", ""),
-                priority=int(ex.get("priority", 0)), skills=dict(ex.get("skills", {})),
-                attributes=dict(ex.get("attributes", {})), reason=ex.get("reason", "")),
-        )
-
 
 # ---------------------------------------------------------------- helpers
 
@@ -256,8 +123,7 @@ def _run(flow: m.Flow, state: State, now: datetime,
                 return replace(state, waiting="result"), tuple(effects)
             case m.SendLinkNode():
                 say(node.prompt)
-                effects.append(Act("send_link", {"resume": node.resume,
-                                                 "to": state.vars.get("caller", "")}))
+                effects.append(SendLink(node.id, node.resume, state.vars.get("caller", "")))
                 return replace(state, waiting="result"), tuple(effects)
             case m.BranchNode():
                 state = _enter(flow, state, node.cases.get(state.vars.get(node.var, ""),

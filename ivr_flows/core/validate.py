@@ -1,13 +1,25 @@
-"""Graph checks on a parsed flow: gotos, reachability, loops without input, references."""
+"""Graph checks on a parsed flow: gotos, reachability, loops without input, references,
+reserved action names."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ivr_flows.core import model as m
 from ivr_flows.core.errors import FlowError
-from ivr_flows.loading.yaml_lines import Located
+from ivr_flows.core.located import Located
 
 # Variables every call or touch session has before the flow sets any.
 BUILTIN_VARS = frozenset({"caller", "did", "lang", "channel"})
+
+# Names a flow's action may not have, and why: each already means something to the
+# interpreter's effects or to the renderers that run them. An ``Act`` is only ever one of the
+# flow's own actions, and a renderer must never be able to mistake one for something else.
+RESERVED_ACTIONS: Mapping[str, str] = {
+    "send_link": "texting a link is the send_link node (the SendLink effect), not an action",
+    "prompts": "the voice renderer's prompt synthesis goes by this name",
+    "recogniser": "the speech menus' recogniser set-up goes by this name",
+}
 
 
 def _produced_vars(flow: m.Flow) -> set[str]:
@@ -92,6 +104,11 @@ def validate(flow: m.Flow, doc: Located, declared: frozenset[str] = frozenset())
     if flow.start and flow.start not in exists:
         err(None, ("start",), f"start node {flow.start!r} does not exist", "goto")
 
+    for name in flow.actions:
+        if name in RESERVED_ACTIONS:
+            err(None, ("actions", name), f"action name {name!r} is reserved "
+                f"({RESERVED_ACTIONS[name]}); give the action another name", "reserved")
+
     produced = _produced_vars(flow)
     for nid, node in flow.nodes.items():
         path = ("nodes", nid)
@@ -99,7 +116,10 @@ def validate(flow: m.Flow, doc: Located, declared: frozenset[str] = frozenset())
             if target and target not in exists:
                 label = f" ({how})" if how else ""
                 err(nid, path, f"goes to {target!r}{label}, which is not a node", "goto")
-        if isinstance(node, m.ActionNode) and node.action and node.action not in flow.actions:
+        if isinstance(node, m.ActionNode) and node.action in RESERVED_ACTIONS:
+            err(nid, (*path, "action"), f"uses the reserved action name {node.action!r} "
+                f"({RESERVED_ACTIONS[node.action]})", "reserved")
+        elif isinstance(node, m.ActionNode) and node.action and node.action not in flow.actions:
             err(nid, (*path, "action"), f"unknown action {node.action!r} "
                 f"(declared: {', '.join(sorted(flow.actions)) or 'none'})", "action")
         if isinstance(node, m.HoursNode) and node.schedule and node.schedule not in flow.schedules:

@@ -21,7 +21,7 @@ from urllib.parse import quote
 import urllib3
 from urllib3.exceptions import HTTPError, TimeoutError
 
-from ivr_flows.core.interpreter import Act, Result
+from ivr_flows.core.effects import Act, Result
 from ivr_flows.core.model import ActionSpec, Flow, TextPart, parse_template
 
 log = logging.getLogger(__name__)

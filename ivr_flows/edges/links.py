@@ -11,10 +11,14 @@ the like) never appear in a URL.
 
 Time is a parameter: ``epoch`` is a callable returning seconds since the epoch (the
 composition root passes ``time.time``; tests pass a fake).
+
+``make_link_sender(links, sms)`` is what both renderers run for a ``SendLink`` effect: sign
+the link, text it, answer the interpreter with a ``Result``.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +26,13 @@ from typing import Any
 from itsdangerous import BadData, BadSignature, SignatureExpired, URLSafeTimedSerializer
 from itsdangerous.timed import TimestampSigner
 
+from ivr_flows.core.effects import Result, SendLink, State
 from ivr_flows.core.model import CollectNode, Flow
+from ivr_flows.edges.sms import SmsError, SmsSender
+
+log = logging.getLogger(__name__)
+# What a renderer calls for a ``SendLink`` effect (blocking: from a thread on FastAGI).
+LinkSender = Callable[[Flow, State, SendLink], Result]
 
 LINK_SALT = "hotline.itr.link.v1"
 ALWAYS_CARRIED = frozenset({"caller"})
@@ -98,3 +108,24 @@ class LinkSigner:
                                issued=int(data["t"]))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise LinkTampered("this link is not valid") from exc
+
+
+def make_link_sender(links: LinkSigner, sms: SmsSender | None) -> LinkSender:
+    """Text the caller a signed link to the touch menu, opening at the effect's ``resume``.
+
+    ``sms`` None (no texting configured) or no number to text: ``Result("error")``, and the
+    flow says honestly that nothing was sent. A refused message is an error too (logged by
+    its stable code, never with the number)."""
+
+    def send_link(flow: Flow, state: State, link: SendLink) -> Result:
+        if sms is None or not link.to:
+            return Result("error", {})
+        url = links.make_link(flow, link.resume or flow.start, state.lang, state.vars)
+        try:
+            sms.send(link.to, f"{flow.title.get(state.lang, flow.name)}: {url}")
+        except SmsError as exc:
+            log.warning("flow %s: link not texted: %s", flow.name, exc.code)
+            return Result("error", {})
+        return Result("ok", {})
+
+    return send_link

@@ -7,27 +7,12 @@ convert it ourselves.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 from ivr_flows.core.errors import FlowError
-
-
-@dataclass
-class Located:
-    """A parsed document plus the 1-based line of each path (tuple of keys / indexes)."""
-
-    value: Any
-    lines: dict[tuple[Any, ...], int]
-
-    def line(self, *path: Any) -> int:
-        """Line of the deepest known prefix of ``path``."""
-        p = tuple(path)
-        while p and p not in self.lines:
-            p = p[:-1]
-        return self.lines.get(p, 1)
+from ivr_flows.core.located import Located
 
 
 def load_located(text: str, source: str) -> tuple[Located | None, list[FlowError]]:

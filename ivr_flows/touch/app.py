@@ -12,9 +12,10 @@ Routes:
   POST /f/<flow>/callback   signed final state + the number to call back (when unknown)
 
 ``send_link`` on the touch page: when an SMS sender is configured and the session knows the
-caller's number, the page really texts the link (from a desktop to a phone, say). Otherwise
-the option is hidden and a forged tap is answered with ``Result("error")``: the flow then
-says honestly that no text was sent.
+caller's number, the page really texts the link (from a desktop to a phone, say; the same
+``edges.links.make_link_sender`` as the voice menu). Otherwise the option is hidden and a
+forged tap is answered with ``Result("error")``: the flow then says honestly that no text
+was sent.
 """
 
 from __future__ import annotations
@@ -28,26 +29,23 @@ from typing import Any
 from flask import Flask, abort, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from ivr_flows.core.interpreter import (
-    Act,
+from ivr_flows.core.effects import (
     Back,
     Digits,
     Effect,
     Exit,
     Input,
-    Result,
     SetLanguage,
     State,
     Tap,
     Timeout,
-    start,
-    step,
 )
+from ivr_flows.core.interpreter import start, step
 from ivr_flows.core.model import Flow
-from ivr_flows.edges.links import LinkExpired, LinkSigner, LinkTampered
+from ivr_flows.edges.links import LinkExpired, LinkSigner, LinkTampered, make_link_sender
 from ivr_flows.edges.sms import SmsError, SmsSender, check_number
 from ivr_flows.touch.session import Clock, Runner, StateCodec, StateTampered, advance
-from ivr_flows.touch.view import build_page
+from ivr_flows.touch.view import build_page, problem_page
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
@@ -75,18 +73,7 @@ def create_itr_app(flows: Mapping[str, Flow], runner: Runner, links: LinkSigner,
             abort(404)
         return flow
 
-    def send_link(flow: Flow, state: State, act: Act) -> Result:
-        to = act.args.get("to", "")
-        if sms_sender is None or not to:
-            return Result("error", {})
-        url = links.make_link(flow, act.args.get("resume", flow.start), state.lang, state.vars)
-        title = flow.title.get(state.lang, flow.name)
-        try:
-            sms_sender.send(to, f"{title}: {url}")
-        except SmsError as exc:
-            log.warning("flow %s: link not texted: %s", flow.name, exc.code)
-            return Result("error", {})
-        return Result("ok", {})
+    send_link = make_link_sender(links, sms_sender)
 
     def finished(flow: Flow, state: State) -> None:
         ex = state.exit
@@ -113,7 +100,7 @@ def create_itr_app(flows: Mapping[str, Flow], runner: Runner, links: LinkSigner,
 
     def problem(code: str, status: int, flow: str | None = None) -> tuple[str, int]:
         home = url_for("start_flow", flow=flow) if flow in flows else url_for("index")
-        return render_template("problem.html", code=code, home=home), status
+        return render_template("problem.html", problem=problem_page(code), home=home), status
 
     @app.after_request
     def headers(response: Response) -> Response:

@@ -2,8 +2,9 @@
 
 ``StateCodec`` signs ``State.to_dict()`` (itsdangerous) into a hidden form field, so a caller
 cannot change their variables (an ``account_id`` looked up from their number, say); a bad or
-edited token is ``StateTampered``. ``advance`` runs the flow's actions synchronously and feeds
-their results back until the interpreter waits for the caller or exits.
+edited token is ``StateTampered``. ``advance`` runs the flow's actions (``Act``) and link
+texts (``SendLink``) synchronously and feeds their results back until the interpreter waits
+for the caller or exits.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from typing import Any, Protocol
 
 from itsdangerous import BadData, URLSafeSerializer
 
-from ivr_flows.core.interpreter import Act, Effect, Result, State, step
+from ivr_flows.core.effects import Act, Effect, Result, SendLink, State
+from ivr_flows.core.interpreter import step
 from ivr_flows.core.model import Flow
+from ivr_flows.edges.links import LinkSender
 
 log = logging.getLogger(__name__)
 STATE_SALT = "hotline.itr.state.v1"
@@ -28,7 +31,6 @@ class Runner(Protocol):
 
 
 Clock = Callable[[Flow], datetime]
-SendLink = Callable[[Flow, State, Act], Result]
 
 
 class StateTampered(ValueError):
@@ -56,15 +58,17 @@ class StateCodec:
 
 
 def advance(flow: Flow, state: State, effects: tuple[Effect, ...], runner: Runner,
-            clock: Clock, send_link: SendLink) -> tuple[State, list[Effect]]:
+            clock: Clock, send_link: LinkSender) -> tuple[State, list[Effect]]:
     """Run pending actions, feeding results back, until the flow waits for input or exits."""
     shown = list(effects)
     for _ in range(MAX_ACTIONS_PER_STEP):
-        act = next((e for e in reversed(effects) if isinstance(e, Act)), None)
-        if state.waiting != "result" or act is None:
+        pending = next((e for e in reversed(effects) if isinstance(e, Act | SendLink)), None)
+        if state.waiting != "result" or pending is None:
             break
-        result = send_link(flow, state, act) if act.action == "send_link" \
-            else runner.run(flow, act)
+        if isinstance(pending, SendLink):
+            result = send_link(flow, state, pending)
+        else:
+            result = runner.run(flow, pending)
         state, effects = step(flow, state, result, clock(flow))
         shown.extend(effects)
     else:

@@ -1,6 +1,6 @@
 """Effects -> a touch page's view model. Pure: no Flask, no I/O, no clock.
 
-The interpreter speaks in effects (Say, Ask, Act, Exit); a phone screen wants cards, a
+The interpreter speaks in effects (Say, Ask, Act, SendLink, Exit); a phone screen wants cards, a
 question, big buttons or a number field, and, at the end, an honest final page that says
 what happens next. ``build_page`` does that translation; templates only lay it out.
 
@@ -20,54 +20,47 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ivr_flows.core import model as m
-from ivr_flows.core.interpreter import Ask, Effect, Exit, Say, Spoken, State, Value
+from ivr_flows.core.effects import Ask, Effect, Exit, Say, Spoken, State, Value
+from ivr_flows.core.messages import ids as message_ids
+from ivr_flows.core.messages import template
 
 CardKind = Literal["info", "result", "notice"]
 LANGUAGE_NAMES = {"zh": "中文", "en": "English"}
 
-# Words of the page itself (not of the flow), per language; English is the fallback.
-UI: dict[str, dict[str, str]] = {
-    "en": {
-        "back": "Back", "submit": "Continue", "digits_hint": "Digits only",
-        "start_again": "Start again", "number_label": "Your phone number",
-        "number_submit": "Call me back", "number_invalid":
-            "Please enter a phone number: 5 to 20 digits, optionally starting with +.",
-        "queue_heading": "We have your request",
-        "queue_message": "Our agents have your request (queue: {target}). "
-                         "An agent will contact you as soon as possible.",
-        "callback_heading": "We will call you back",
-        "callback_message": "An agent will call you on {number} during opening hours.",
-        "callback_ask_heading": "Call me back",
-        "callback_ask_message": "Which number should we call? An agent will call you "
-                                "during opening hours.",
-        "transfer_heading": "We have passed on your request",
-        "transfer_message": "Your request has been passed on to {target}. "
-                            "They will contact you.",
-        "hangup_heading": "Thank you",
-        "hangup_message": "You can close this page now, or start again.",
-        "language": "Language",
-    },
-    "zh": {
-        "back": "返回", "submit": "确定", "digits_hint": "仅限数字",
-        "start_again": "重新开始", "number_label": "您的手机号码",
-        "number_submit": "请回电给我", "number_invalid": "请输入5至20位数字的电话号码，可以+开头。",
-        "queue_heading": "已收到您的请求",
-        "queue_message": "我们已收到您的请求（队列：{target}），客服人员会尽快与您联系。",
-        "callback_heading": "我们将回电给您",
-        "callback_message": "客服人员将在工作时间致电{number}与您联系。",
-        "callback_ask_heading": "请回电给我",
-        "callback_ask_message": "请留下您的电话号码，客服人员将在工作时间回电。",
-        "transfer_heading": "已为您转交请求",
-        "transfer_message": "您的请求已转交给{target}，对方会与您联系。",
-        "hangup_heading": "感谢您的使用",
-        "hangup_message": "您现在可以关闭本页面，或重新开始。",
-        "language": "语言",
-    },
-}
+# Words of the page itself (not of the flow): the message catalogue's ``touch.*`` messages,
+# by their short name (``back``, ``queue_heading``, ...); English where a language has none.
+UI_PREFIX = "touch."
 
 
 def ui_text(lang: str) -> Mapping[str, str]:
-    return UI.get(lang, UI["en"])
+    return {msg_id.removeprefix(UI_PREFIX): template(msg_id, lang)
+            for msg_id in message_ids(UI_PREFIX)}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A problem page (a bad link, a stale page): said in Chinese and in English at once."""
+
+    code: str
+    heading_zh: str
+    heading_en: str
+    detail_zh: str
+    detail_en: str
+    home_zh: str
+    home_en: str
+
+
+PROBLEM_CODES = frozenset({"link_expired", "link_tampered", "state_tampered", "bad_input",
+                           "not_found"})
+
+
+def problem_page(code: str) -> Problem:
+    """The words of problem page ``code`` (an unknown code: ``bad_input``'s)."""
+    shown = code if code in PROBLEM_CODES else "bad_input"
+    heading, detail = f"problem.{shown}", f"problem.{shown}_detail"
+    return Problem(code, template(heading, "zh"), template(heading, "en"),
+                   template(detail, "zh"), template(detail, "en"),
+                   template("problem.home", "zh"), template("problem.home", "en"))
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ speech step. Each result is written to a temporary file in the cache and renamed
 place, so concurrent callers never see half a file.
 
 Synthesis blocks (tens of milliseconds per prompt): call it from a thread, not the reactor.
+What a call needs lately is remembered in a bounded memo (``prompt_memo``) that the reactor
+thread reads without I/O. The external tools and their errors are ``prompt_tools``.
 """
 
 from __future__ import annotations
@@ -22,20 +24,26 @@ import logging
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
-import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Protocol
 
-from cti.app.config import Config
 from ivr_flows.core.model import CollectNode, Flow, MenuNode, Prompt, TextPart
+from ivr_flows.voice.prompt_memo import MEMO_SIZE, MEMO_TTL_S, PromptMemo
+from ivr_flows.voice.prompt_tools import (
+    PromptError,
+    Runner,
+    ToolError,
+    clean_text,
+    is_pause,
+    run_tool,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +52,6 @@ PIPELINE_TAG = "ffmpeg-soxr-8k-trim/1"  # bump when the conversion below changes
 MAX_PROMPT_CHARS = 2000
 MAX_SAY_CHARS = 200
 PAUSE_SECONDS = 0.25  # what punctuation-only text ("。", ".") becomes
-TOOL_TIMEOUT_S = 60.0
-MEMO_TTL_S = 30.0  # how long a prompt file found on disk is trusted without looking again
 ENGINE_TAG_FILE = "engine.tag"  # the speech engine that filled this cache (for readers without it)
 _LANG = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
 _VOICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_+-]*$")
@@ -55,60 +61,6 @@ _TRIM = (
 )
 _FF = ["-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
 _TO_8K = "aresample=osr=8000:resampler=soxr:ocl=mono:osf=s16"
-
-
-class PromptError(Exception):
-    """Prompt audio could not be made. ``code`` is stable; ``details`` names lang/text/tool."""
-
-    def __init__(self, code: str, message: str, **details: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.details = details
-
-
-class ToolError(Exception):
-    """An external tool is missing, failed or timed out."""
-
-    def __init__(self, tool: str, reason: str, missing: bool = False) -> None:
-        super().__init__(f"{tool}: {reason}")
-        self.tool = tool
-        self.reason = reason
-        self.missing = missing
-
-
-class Runner(Protocol):
-    """Runs one command (argv list, no shell), returns its stdout; raises ToolError."""
-
-    def __call__(self, argv: Sequence[str], stdin: bytes | None = None) -> bytes: ...
-
-
-def run_tool(argv: Sequence[str], stdin: bytes | None = None) -> bytes:
-    """The real runner: subprocess without a shell, bounded in time, stderr kept for errors."""
-    try:
-        proc = subprocess.run(list(argv), input=stdin, capture_output=True,
-                              timeout=TOOL_TIMEOUT_S, check=False)
-    except FileNotFoundError:
-        raise ToolError(argv[0], "not installed (not found on PATH)", missing=True) from None
-    except subprocess.TimeoutExpired:
-        raise ToolError(argv[0], f"timed out after {TOOL_TIMEOUT_S:.0f} s") from None
-    if proc.returncode != 0:
-        err = proc.stderr.decode("utf-8", "replace").strip()[-400:]
-        raise ToolError(argv[0], f"exit status {proc.returncode}: {err}")
-    return proc.stdout
-
-
-def clean_text(text: str, limit: int) -> str:
-    """NFC, control characters dropped, whitespace collapsed, cut to ``limit`` characters."""
-    text = unicodedata.normalize("NFC", str(text))
-    kept = "".join(" " if ch.isspace() else ch for ch in text
-                   if ch.isspace() or unicodedata.category(ch)[0] != "C")
-    return " ".join(kept.split())[:limit]
-
-
-def is_pause(text: str) -> bool:
-    """Only punctuation: nothing to say, play a short pause instead."""
-    return all(unicodedata.category(ch)[0] in "PZ" for ch in text)
 
 
 @dataclass
@@ -143,7 +95,8 @@ class PromptStore:
     Asterisk's STREAM FILE wants (absolute, without extension), making the file if missing."""
 
     def __init__(self, cache_dir: Path, fmt: str = "wav", voices: Mapping[str, str] | None = None,
-                 runner: Runner = run_tool, engine_tag: str | None = None) -> None:
+                 runner: Runner = run_tool, engine_tag: str | None = None, *,
+                 memo_size: int = MEMO_SIZE, memo_ttl_s: float = MEMO_TTL_S) -> None:
         if fmt not in FORMATS:
             raise PromptError("bad_format", f"prompt format {fmt!r} is not one of "
                               f"{', '.join(FORMATS)}", format=fmt)
@@ -162,37 +115,31 @@ class PromptStore:
         self._tag_lock = threading.Lock()
         self._digests: dict[tuple[str, int, int], str] = {}
         self._tag_unsaved = False
-        # (kind, lang, text) -> (path, monotonic time its file was last seen): lets a call
-        # find its prompts without hashing, stat()ing or a thread hop (``memoised``)
-        self._memo: dict[tuple[str, str, str], tuple[str, float]] = {}
-
-    @classmethod
-    def from_config(cls, cfg: Config, runner: Runner = run_tool) -> PromptStore:
-        return cls(cfg.prompt_cache_dir, cfg.prompts.format, cfg.prompts.voices, runner)
+        # (kind, lang, text) -> path: lets a call find its prompts without hashing,
+        # stat()ing or a thread hop (``memoised``). Written from pool threads, read on the
+        # reactor thread: bounded and locked (``PromptMemo``).
+        self._memo = PromptMemo(memo_size, memo_ttl_s)
 
     # ------------------------------------------------------------------ public API
 
     def text_file(self, lang: str, text: str) -> str:
         """The file for one fixed prompt text (speech, or a pause for punctuation only)."""
         path = self._text(lang, text, MAX_PROMPT_CHARS, strict=True)[0]
-        self._memo[("text", lang, text)] = (path, time.monotonic())
+        self._memo.put(("text", lang, text), path)
         return path
 
     def say_text(self, lang: str, text: str) -> str:
         """The file for a run-time value (a city from the back-end): cleaned, cut to 200 chars."""
         path = self._text(lang, text, MAX_SAY_CHARS, strict=False)[0]
-        self._memo[("value", lang, text)] = (path, time.monotonic())
+        self._memo.put(("value", lang, text), path)
         return path
 
     def memoised(self, kind: str, lang: str, text: str) -> str | None:
         """What ``text_file`` (kind ``text``) or ``say_text`` (``value``) returned for this
         text lately, without any I/O: safe on the reactor thread. None when unknown or when
-        the file was last seen more than ``MEMO_TTL_S`` ago (the blocking call checks the
+        the file was last seen more than ``memo_ttl_s`` ago (the blocking call checks the
         file again, and rebuilds it if the cache was cleared meanwhile)."""
-        hit = self._memo.get((kind, lang, text))
-        if hit is None or time.monotonic() - hit[1] > MEMO_TTL_S:
-            return None
-        return hit[0]
+        return self._memo.get((kind, lang, text))
 
     def recorded_file(self, lang: str, source_audio_path: str | Path) -> str:
         """An operator recording (WAV, MP3, anything ffmpeg reads) converted for Asterisk."""
@@ -411,11 +358,11 @@ def flow_prompts(flow: Flow) -> list[Prompt]:
     return prompts
 
 
-def build_prompts(cfg: Config, flows: Iterable[Flow] | Mapping[str, Flow],
-                  runner: Runner = run_tool) -> BuildReport:
-    """``hotline prompts build``: make every flow's prompt files, print one summary line
-    (and one line per failure). Exit non-zero from the CLI when ``report.failed``."""
-    store = PromptStore.from_config(cfg, runner)
+def build_prompts(store: PromptStore,
+                  flows: Iterable[Flow] | Mapping[str, Flow]) -> BuildReport:
+    """``hotline prompts build``: make every flow's prompt files in ``store`` (built by the
+    composition root from the configuration), print one summary line (and one line per
+    failure). Exit non-zero from the CLI when ``report.failed``."""
     report = store.build_all(flows.values() if isinstance(flows, Mapping) else flows)
     print(report.summary())
     for err in report.errors:

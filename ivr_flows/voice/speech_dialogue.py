@@ -4,8 +4,9 @@ The voice renderer plays the menu prompt (keys barge in as usual), then hands th
 ``SpeechDialogue.ask``, a sub-generator speaking the renderer's protocol (``Send``/``Work``):
 
 1. ``EXEC AudioSocket(<uuid>,<host:port>)``: Asterisk streams the caller's audio and keys to
-   our listener (``audiosocket.py``), which decides: a key (the key wins), silence, or
-   speech matched against the node's grammar (``speech.py``).
+   the audio listener (an ``AudioListener``, ``listener.py``; the AudioSocket server in
+   ``cti.telephony.audiosocket`` is the one the composition root builds), which decides: a
+   key (the key wins), silence, or speech matched against the node's grammar (``speech.py``).
 2. A key -> ``Digits``; silence -> ``Timeout`` (the flow's own no-input handling).
 3. Speech that is unknown or below ``min_confidence``: "please say it again" once; a second
    miss falls back to the key menu (the prompt again, then a key), and this node stays
@@ -16,6 +17,9 @@ The voice renderer plays the menu prompt (keys barge in as usual), then hands th
    interpreter; the phrase is the flow's own phrase, never the raw recognised text.
 
 Every attempt is noted in the call's path ("speech 0 conf 0.83", "speech ? conf 0.31").
+What the dialogue itself says ("please say that again", the confirmation) comes from the
+message catalogue (``ivr_flows.core.messages``, ids ``speech.*``), only in a language it has
+there: English words in another language's voice would be worse than the key menu.
 """
 
 from __future__ import annotations
@@ -25,25 +29,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cti.telephony.audiosocket.server import AudioSocketFactory
-from ivr_flows.core.interpreter import Ask, Digits, Input, Speech, Timeout
+from ivr_flows.core.effects import Ask, Digits, Input, Speech, Timeout
+from ivr_flows.core.messages import has_message, message
 from ivr_flows.core.model import Flow
 from ivr_flows.voice import agi_codec as agi
-from ivr_flows.voice.renderer import CallerGone, Driver, Prompts, Send, Work, gone_reason
+from ivr_flows.voice.driver import CallerGone, Driver, Send, Work, gone_reason
+from ivr_flows.voice.listener import AudioListener
+from ivr_flows.voice.prompt_plan import Prompts
 from ivr_flows.voice.speech import CONFIRM_KEYS, Grammar, Heard, SpeechModels
 
 log = logging.getLogger(__name__)
 
 CONFIRM_TIMEOUT_S = 5.0
-TEXTS: dict[str, dict[str, str]] = {
-    "again": {"ko": "죄송합니다. 다시 말씀해 주세요.", "en": "Sorry, please say that again.",
-              "zh": "对不起，请再说一遍。"},
-    "keys": {"ko": "번호를 눌러 선택해 주세요.", "en": "Please press a key to choose.",
-             "zh": "请按键选择。"},
-    "confirm": {"ko": "{label}, 맞습니까? 네는 1번, 아니요는 2번.",
-                "en": "{label}? Yes: press 1. No: press 2.",
-                "zh": "{label}，对吗？是请按1，不是请按2。"},
-}
 
 
 @dataclass(frozen=True)
@@ -64,7 +61,7 @@ class SpeechPort:
     """Shared by every call (built once in the composition root)."""
 
     models: SpeechModels
-    sockets: AudioSocketFactory
+    sockets: AudioListener
     address: str  # host:port Asterisk's AudioSocket() connects to
     min_confidence: float = 0.6
     confirm: bool = True
@@ -122,12 +119,12 @@ class SpeechDialogue:
             else:
                 note(f"unknown conf {heard.confidence:.2f}")
             if attempt == 1:
-                key = yield from self._say_text("again", lang, "", command, escape)
+                key = yield from self._say_text("speech.again", lang, "", command, escape)
                 if key:
                     return Digits(key)
         note("speech off: keys")
         self.keys_only.add(ask.node)
-        key = yield from self._say_text("keys", lang, "", command, escape)
+        key = yield from self._say_text("speech.keys", lang, "", command, escape)
         if not key:
             key = yield from say_menu()
         return Digits(key) if key else None
@@ -173,11 +170,10 @@ class SpeechDialogue:
             return True
         lang = ask.prompt.lang
         label = next((c.label for c in ask.choices if c.key == heard.key), "")
-        template = TEXTS["confirm"].get(lang)
-        if not template or not label:
+        if not has_message("speech.confirm", lang) or not label:
             return True  # nothing to say it with: the choice stands (logged once per call)
         escape = "".join(dict.fromkeys("".join(CONFIRM_KEYS) + menu_keys))
-        key = yield from self._say_text("confirm", lang, label, command, escape)
+        key = yield from self._say_text("speech.confirm", lang, label, command, escape)
         if not key:
             grammar = self.port.models.yes_no(lang)
             if grammar is not None:
@@ -202,10 +198,10 @@ class SpeechDialogue:
 
     def _say_text(self, what: str, lang: str, label: str, command: Command,
                   escape: str) -> Driver[str]:
-        template = TEXTS[what].get(lang)
-        if not template:
+        """Say catalogue message ``what`` (in ``lang`` only); returns an escape key pressed."""
+        if not has_message(what, lang):
             return ""
-        text = template.format(label=label)
+        text = message(what, lang, label=label)
         prompts = self.prompts
         try:
             file: Any = yield Work(lambda: prompts.text_file(lang, text), "prompts")
@@ -215,25 +211,3 @@ class SpeechDialogue:
         reply = yield from command(agi.stream_file(str(file), escape))
         return reply.digit if reply.digit and reply.digit in escape else ""
 
-
-def start_speech(cfg: Any, flows: Any, reactor: Any) -> SpeechPort | None:
-    """The composition root's one call: load the models the flows' speech menus need (once,
-    shared), start the decoding pool and the AudioSocket listener. None when no speech menu
-    has a model (every menu then runs on keys; one log line per language says so)."""
-    from twisted.python.threadpool import ThreadPool
-
-    from cti.telephony.audiosocket.server import listen_audiosocket
-
-    sp = cfg.speech
-    models = SpeechModels(sp.models)
-    models.prepare(flows)
-    if not models.models:
-        return None
-    pool = ThreadPool(minthreads=1, maxthreads=max(1, sp.threads), name="hotline-speech")
-    pool.start()
-    reactor.addSystemEventTrigger("during", "shutdown", pool.stop)
-    sockets = AudioSocketFactory(reactor, pool, end_ms=sp.end_silence_ms)
-    listen_audiosocket(reactor, sockets, sp.host, sp.port)
-    log.info("speech: AudioSocket listener on %s:%d, languages %s", sp.host, sp.port,
-             ", ".join(sorted(models.models)))
-    return SpeechPort(models, sockets, f"{sp.host}:{sp.port}", sp.min_confidence, sp.confirm)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Dialog, Page
 
-from ivr_flows.core.interpreter import Act, Result
+from ivr_flows.core.effects import Act, Result
 from ivr_flows.core.model import Flow
 from ivr_flows.edges.actions import ActionRunner
 from tests.browser.conftest import (

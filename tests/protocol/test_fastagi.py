@@ -27,7 +27,7 @@ from cti.telephony.agi.fastagi import (
     FastAgiProtocol,
     listen_fastagi,
 )
-from ivr_flows.core.interpreter import Act, Result, State
+from ivr_flows.core.effects import Act, Result, SendLink, State
 from ivr_flows.core.model import Flow
 
 RECORDINGS = Path(__file__).resolve().parent / "recordings"
@@ -80,7 +80,7 @@ class FakeRunner:
         return Result("not_found", {})
 
 
-def no_link(flow: Flow, state: State, act: Act) -> Result:
+def no_link(flow: Flow, state: State, link: SendLink) -> Result:
     return Result("error", {})
 
 

@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any, ClassVar, cast
 
 from cti.telephony.audiosocket.server import Listening
-from ivr_flows.core.interpreter import Act, Result, State
+from ivr_flows.core.effects import Act, Result, SendLink, State
 from ivr_flows.core.model import Flow
 from ivr_flows.loading.loader import load_flow_file
 from ivr_flows.voice import agi_codec as agi
-from ivr_flows.voice.renderer import VoiceSession, drive_blocking
+from ivr_flows.voice.driver import drive_blocking
+from ivr_flows.voice.session import VoiceSession
 from ivr_flows.voice.speech import (
     Grammar,
     Heard,
@@ -117,7 +118,7 @@ def call(heard: Sequence[Heard | None], keys: Sequence[str] = (), *, confirm: bo
             return agi.parse_reply("200 result=1")
         return agi.parse_reply("200 result=0 endpos=8000")
 
-    def link(flow: Flow, state: State, act: Act) -> Result:
+    def link(flow: Flow, state: State, link: SendLink) -> Result:
         return Result("error", {})
 
     session = VoiceSession(flow, Prompts(), NoRunner(), link, lambda f: NOW, {}, speech=port)

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from ivr_flows.core.interpreter import Act, Result
+from ivr_flows.core.effects import Act, Result
 from ivr_flows.core.model import Flow
 from ivr_flows.edges.actions import ActionRunner, dig, fill_url
 

@@ -20,10 +20,10 @@ import pytest
 from asterisk.agi import AGI
 
 from cti.telephony.agi.pyst2_script import PystTransport, _Sink, run_call
-from ivr_flows.core.interpreter import Act, Result, State
+from ivr_flows.core.effects import Act, Result, SendLink, State
 from ivr_flows.core.model import Flow
 from ivr_flows.voice import agi_codec as agi
-from ivr_flows.voice.renderer import CallOutcome
+from ivr_flows.voice.session import CallOutcome
 
 REPO = Path(__file__).resolve().parents[2]
 OPEN = datetime(2026, 3, 2, 10, 0)
@@ -51,7 +51,7 @@ class NoActions:
         return Result("error", {})
 
 
-def no_link(flow: Flow, state: State, act: Act) -> Result:
+def no_link(flow: Flow, state: State, link: SendLink) -> Result:
     return Result("error", {})
 
 
@@ -199,7 +199,7 @@ def test_the_console_script_hands_an_unknown_flow_back_to_the_dialplan(tmp_path:
     env_block = "".join(f"{k}: {v}\n" for k, v in {**ENV, "agi_arg_1": "nope"}.items())
     replies = "200 result=1\n200 result=1\n"
     proc = subprocess.run(
-        [sys.executable, "-c", "from cti.telephony.agi.pyst2_script import main; "
+        [sys.executable, "-c", "from cti.app.agi_main import main; "
                                "raise SystemExit(main([]))"],
         input=(env_block + "\n" + replies).encode(), capture_output=True, timeout=60,
         cwd=REPO, env={**{k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")},

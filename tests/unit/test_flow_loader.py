@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from ivr_flows.core.errors import FlowInvalid
+from ivr_flows.core.validate import RESERVED_ACTIONS
 from ivr_flows.loading.loader import load_flow_file, load_flows_dir, parse_flow
 
 BROKEN = Path(__file__).resolve().parent.parent / "flows" / "broken"
@@ -41,6 +42,8 @@ def test_every_shipped_flow_validates() -> None:
         ("timeout_range.yaml", ":11: node 'main': 'retries' is 9, out of range 0..5"),
         ("timeout_range.yaml", "min_digits 6 is above max_digits 4"),
         ("bad_yaml.yaml", ":6: not valid YAML"),
+        ("reserved_action.yaml", ":7: action name 'send_link' is reserved"),
+        ("reserved_action.yaml", ":16: node 'text_me': uses the reserved action name 'send_link'"),
     ],
 )
 def test_broken_flow_is_refused_with_file_line_and_node(file: str, expected: str) -> None:
@@ -56,6 +59,38 @@ def test_one_bad_node_does_not_cascade_into_false_errors() -> None:
 
 def test_every_error_of_a_file_is_reported_at_once() -> None:
     assert len(errors_of("timeout_range.yaml")) == 3
+
+
+@pytest.mark.parametrize("name", sorted(RESERVED_ACTIONS))
+def test_every_reserved_name_is_refused_as_an_action_name(name: str) -> None:
+    text = f"""
+flow: reserved
+languages: [en]
+start: a
+actions:
+  {name}: {{url: /x}}
+nodes:
+  a: {{kind: action, action: {name}, ok: b, error: b}}
+  b: {{kind: hangup}}
+"""
+    with pytest.raises(FlowInvalid) as info:
+        parse_flow(text, "reserved.yaml")
+    assert [e.code for e in info.value.errors] == ["reserved", "reserved"]
+    assert {(e.line, e.node) for e in info.value.errors} == {(6, None), (8, "a")}
+
+
+def test_a_reserved_name_in_a_node_is_refused_even_when_not_declared() -> None:
+    text = """
+flow: reserved
+languages: [en]
+start: a
+nodes:
+  a: {kind: action, action: send_link, ok: b, error: b}
+  b: {kind: hangup}
+"""
+    with pytest.raises(FlowInvalid) as info:
+        parse_flow(text, "reserved.yaml")
+    assert [(e.code, e.node) for e in info.value.errors] == [("reserved", "a")]
 
 
 def test_unknown_variable_in_a_prompt_is_an_error() -> None:

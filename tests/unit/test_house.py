@@ -145,3 +145,30 @@ def test_the_cycle_check_would_catch_a_cycle() -> None:
     assert cycles(deps) == [["a", "b", "c"]]
     assert offenders({"ivr_flows.x": {"cti.app.config"}}, "ivr_flows", ("cti",)) == \
         ["ivr_flows.x -> cti.app.config"]
+
+
+def test_nothing_outside_the_service_reads_the_engine() -> None:
+    """Live state is reached through the gateway: no ``x.engine`` outside cti/service and the
+    composition root (which builds the engine and hands it to the service)."""
+    allowed = ("cti.service", "cti.routing", "cti.app.wiring")
+    bad = []
+    for name, path in modules().items():
+        if name.startswith(allowed):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        bad += [f"{name}:{n.lineno}" for n in ast.walk(tree)
+                if isinstance(n, ast.Attribute) and n.attr == "engine"
+                and not ast.unparse(n.value).startswith("sqlalchemy")]
+    assert bad == []
+
+
+def test_the_cti_service_runs_without_loading_sqlalchemy() -> None:
+    """Only cti/records (its store, not its pure core) imports SQLAlchemy."""
+    import subprocess
+    import sys
+
+    code = ("import sys, cti.service.service, cti.service.gateway, cti.channels.voice.entry, "
+            "cti.agents.http_api; print('sqlalchemy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "False"

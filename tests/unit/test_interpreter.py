@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from ivr_flows.core.interpreter import (
+from ivr_flows.core.effects import (
     Act,
     Ask,
     Back,
@@ -13,14 +13,14 @@ from ivr_flows.core.interpreter import (
     Exit,
     Result,
     Say,
+    SendLink,
     SetLanguage,
     Speech,
     State,
     Tap,
     Timeout,
-    start,
-    step,
 )
+from ivr_flows.core.interpreter import start, step
 from ivr_flows.core.model import Flow
 
 OPEN = datetime(2026, 11, 23, 10, 0)  # a Monday morning
@@ -143,10 +143,21 @@ def test_keys_pressed_while_a_lookup_runs_are_ignored(demo_flow: Flow) -> None:
 def test_send_link_asks_the_edge_to_text_the_caller(demo_flow: Flow) -> None:
     state, _ = start(demo_flow, OPEN, vars={"caller": "13800138000"})
     state, effects = step(demo_flow, state, Digits("5"), OPEN)
-    assert effects == (Act("send_link", {"resume": "main", "to": "13800138000"}),)
+    assert effects == (SendLink("send_menu_link", "main", "13800138000"),)
+    assert not any(isinstance(e, Act) for e in effects)  # a link is not a flow action
+    assert state.waiting == "result"
     state, effects = step(demo_flow, state, Result("ok"), OPEN)
     assert said(effects)[0].startswith("我们已向您的手机发送了菜单链接")
     assert effects[-1] == Exit("hangup", "goodbye", reason="flow")
+
+
+def test_a_link_that_was_not_sent_takes_the_error_branch(demo_flow: Flow) -> None:
+    state, _ = start(demo_flow, OPEN)  # no caller number: the edge answers "error"
+    state, effects = step(demo_flow, state, Digits("5"), OPEN)
+    assert effects == (SendLink("send_menu_link", "main", ""),)
+    state, effects = step(demo_flow, state, Result("error"), OPEN)
+    assert said(effects)[0] == "抱歉，短信暂时无法发送。"
+    assert state.node == "main" and state.waiting == "input"
 
 
 def test_state_survives_a_json_round_trip(demo_flow: Flow) -> None:

@@ -9,7 +9,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ivr_flows.core.interpreter import (
+from ivr_flows.core.effects import (
     Ask,
     Back,
     Digits,
@@ -21,9 +21,8 @@ from ivr_flows.core.interpreter import (
     Speech,
     Tap,
     Timeout,
-    start,
-    step,
 )
+from ivr_flows.core.interpreter import start, step
 from ivr_flows.core.model import Flow
 from ivr_flows.loading.loader import parse_flow
 

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from ivr_flows.core.effects import Result, SendLink, State
 from ivr_flows.core.model import Flow
-from ivr_flows.edges.links import LinkExpired, LinkSigner, LinkTampered, entered_vars
+from ivr_flows.edges.links import (
+    LinkExpired,
+    LinkSigner,
+    LinkTampered,
+    entered_vars,
+    make_link_sender,
+)
+from ivr_flows.edges.sms import SmsError
 
 T0 = 1_800_000_000.0
 
@@ -81,3 +89,40 @@ def test_link_to_an_unknown_node_is_not_made(demo_flow: Flow) -> None:
 def test_signer_needs_a_secret() -> None:
     with pytest.raises(ValueError):
         LinkSigner("", "https://itr.example", 60, epoch=FakeEpoch(T0))
+
+
+class FakeSms:
+    """Same signature as an ``SmsSender``; can refuse like a gateway does."""
+
+    def __init__(self, refuse: bool = False) -> None:
+        self.refuse = refuse
+        self.sent: list[tuple[str, str]] = []
+
+    def send(self, to: str, text: str) -> None:
+        if self.refuse:
+            raise SmsError("gateway_refused", "no")
+        self.sent.append((to, text))
+
+
+def test_the_link_sender_texts_a_link_that_opens_at_the_resume_node(demo_flow: Flow) -> None:
+    links = signer(FakeEpoch(T0))
+    sms = FakeSms()
+    state = State("demo_400", "send_menu_link", "en", {"caller": "13800138000",
+                                                       "order_id": "12345678"})
+    send = make_link_sender(links, sms)
+    assert send(demo_flow, state, SendLink("send_menu_link", "main", "13800138000")) == \
+        Result("ok", {})
+    [(to, text)] = sms.sent
+    assert to == "13800138000" and text.startswith("Youxuan Shop Customer Hotline: https://")
+    payload = links.read_link(text.rsplit("/", 1)[1])
+    assert (payload.node, payload.lang, payload.vars["order_id"]) == ("main", "en", "12345678")
+
+
+@pytest.mark.parametrize("sms, to", [(None, "13800138000"), (FakeSms(), ""),
+                                     (FakeSms(refuse=True), "13800138000")])
+def test_no_sender_no_number_or_a_refused_text_is_an_error_result(
+        demo_flow: Flow, sms: FakeSms | None, to: str) -> None:
+    send = make_link_sender(signer(FakeEpoch(T0)), sms)
+    state = State("demo_400", "send_menu_link", "zh", {"caller": to})
+    assert send(demo_flow, state, SendLink("send_menu_link", "main", to)) == Result("error", {})
+

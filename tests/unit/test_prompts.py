@@ -10,15 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from cti.app.config import Config, PromptsConfig
 from ivr_flows.core.model import Flow, Prompt, SayNode, TextPart
-from ivr_flows.voice.prompts import (
-    PromptError,
-    PromptStore,
-    ToolError,
-    build_prompts,
-    flow_prompts,
-)
+from ivr_flows.voice.prompt_memo import MEMO_SIZE, MEMO_TTL_S, PromptMemo
+from ivr_flows.voice.prompt_tools import PromptError, ToolError
+from ivr_flows.voice.prompts import PromptStore, build_prompts, flow_prompts
 
 
 class FakeTools:
@@ -55,8 +50,10 @@ class FakeTools:
 
 
 def make_store(tmp_path: Path, tools: FakeTools, fmt: str = "wav",
-               voices: dict[str, str] | None = None) -> PromptStore:
-    return PromptStore(tmp_path / "cache", fmt, voices or {"en": "en-us", "zh": "cmn"}, tools)
+               voices: dict[str, str] | None = None, memo_size: int = MEMO_SIZE,
+               memo_ttl_s: float = MEMO_TTL_S) -> PromptStore:
+    return PromptStore(tmp_path / "cache", fmt, voices or {"en": "en-us", "zh": "cmn"}, tools,
+                       memo_size=memo_size, memo_ttl_s=memo_ttl_s)
 
 
 def test_text_file_is_an_absolute_path_without_extension_to_a_made_file(tmp_path: Path) -> None:
@@ -287,23 +284,81 @@ def test_a_flow_recording_is_found_next_to_the_flow_file(tmp_path: Path, demo_fl
 
 def test_build_prompts_prints_a_summary(tmp_path: Path, demo_flow: Flow,
                                         capsys: pytest.CaptureFixture[str]) -> None:
-    cfg = Config(data_dir=str(tmp_path), prompts=PromptsConfig(format="gsm"))
-    report = build_prompts(cfg, {"demo_400": demo_flow}, runner=FakeTools())
+    store = PromptStore(tmp_path / "prompts", "gsm", None, FakeTools())
+    report = build_prompts(store, {"demo_400": demo_flow})
     out = capsys.readouterr().out
     assert f"{report.built} built, 0 cached, 0 failed" in out
     assert all(f.endswith(".gsm") and f.startswith(str(tmp_path / "prompts")) for f in report.files)
 
 
-def test_memoised_knows_only_files_made_or_found_lately(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import ivr_flows.voice.prompts as prompts_mod
-
+def test_memoised_knows_only_files_made_or_found_lately(tmp_path: Path) -> None:
     tools = FakeTools()
     store = make_store(tmp_path, tools)
     assert store.memoised("text", "en", "Hello.") is None  # never asked: the caller asks
     path = store.text_file("en", "Hello.")
     assert store.memoised("text", "en", "Hello.") == path  # no hashing, stat or tools
     assert store.memoised("value", "en", "Hello.") is None  # say_text is another kind
-    monkeypatch.setattr(prompts_mod, "MEMO_TTL_S", -1.0)  # stale: look at the disk again
-    assert store.memoised("text", "en", "Hello.") is None
+    stale = make_store(tmp_path, tools, memo_ttl_s=-1.0)  # stale at once: look at the disk
+    stale.text_file("en", "Hello.")
+    assert stale.memoised("text", "en", "Hello.") is None
+
+
+def test_the_memo_forgets_the_least_recently_used_entry_first() -> None:
+    now = [0.0]
+    memo = PromptMemo(3, ttl_s=30.0, clock=lambda: now[0])
+    for name in "abc":
+        memo.put(("text", "en", name), f"/p/{name}")
+    assert memo.get(("text", "en", "a")) == "/p/a"  # a is now the most recently used
+    memo.put(("text", "en", "d"), "/p/d")
+    assert len(memo) == 3
+    assert memo.get(("text", "en", "b")) is None  # b went first
+    assert [memo.get(("text", "en", n)) for n in "acd"] == ["/p/a", "/p/c", "/p/d"]
+    now[0] = 31.0
+    assert memo.get(("text", "en", "a")) is None  # too old to trust: the disk decides
+    assert len(memo) == 2
+
+
+def test_the_store_memo_is_bounded_by_its_constructor(tmp_path: Path) -> None:
+    store = make_store(tmp_path, FakeTools(), memo_size=2)
+    paths = [store.text_file("en", f"Prompt {i}.") for i in range(3)]
+    assert store.memoised("text", "en", "Prompt 0.") is None
+    assert [store.memoised("text", "en", f"Prompt {i}.") for i in (1, 2)] == paths[1:]
+    with pytest.raises(ValueError):
+        PromptMemo(0)
+
+
+def test_the_memo_stays_bounded_and_right_when_hammered_from_threads() -> None:
+    bound = 200
+    memo = PromptMemo(bound)
+    wrong: list[tuple[str, str | None]] = []
+    sizes: list[int] = []
+    start = threading.Barrier(8)
+
+    def writer(w: int) -> None:
+        start.wait()
+        for i in range(3000):
+            key = ("text", "en", f"{w}-{i % 500}")
+            memo.put(key, f"/p/{key[2]}")
+            got = memo.get(key)  # just written: present unless 199 others came in between
+            if got is not None and got != f"/p/{key[2]}":
+                wrong.append((key[2], got))
+
+    def reader() -> None:  # the reactor's side: reads only, never waits on I/O
+        start.wait()
+        for i in range(20000):
+            key = ("text", "en", f"{i % 6}-{i % 500}")
+            got = memo.get(key)
+            if got is not None and got != f"/p/{key[2]}":
+                wrong.append((key[2], got))
+            if i % 1000 == 0:
+                sizes.append(len(memo))
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(6)]
+    threads += [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+    assert wrong == []
+    assert max(sizes) <= bound and len(memo) == bound

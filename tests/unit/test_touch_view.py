@@ -7,7 +7,8 @@ from datetime import datetime
 
 from flask.testing import FlaskClient
 
-from ivr_flows.core.interpreter import Digits, Result, State, Tap, start, step
+from ivr_flows.core.effects import Digits, Result, SendLink, State, Tap
+from ivr_flows.core.interpreter import start, step
 from ivr_flows.core.model import Flow
 from ivr_flows.edges.links import LinkSigner
 from ivr_flows.touch.app import create_itr_app
@@ -128,6 +129,24 @@ def test_advance_runs_actions_until_the_caller_is_asked(demo_flow: Flow) -> None
     page = build_page(demo_flow, state, shown)
     assert [c.key for c in page.cards] == ["pwd_sent.prompt"]  # no "one moment please"
     assert page.outcome is not None and page.outcome.kind == "hangup"
+
+
+def test_advance_texts_a_link_for_send_link_and_never_asks_the_action_runner(
+        demo_flow: Flow) -> None:
+    runner = FakeRunner({})
+    texted: list[SendLink] = []
+
+    def send_link(flow: Flow, state: State, link: SendLink) -> Result:
+        texted.append(link)
+        return Result("ok", {})
+
+    state, _ = start(demo_flow, OPEN, lang="en", vars={"caller": "13800138000"})
+    state, effects = step(demo_flow, state, Tap("5"), OPEN)
+    state, shown = advance(demo_flow, state, effects, runner, lambda f: OPEN, send_link)
+    assert texted == [SendLink("send_menu_link", "main", "13800138000")]
+    assert runner.calls == []  # a link is not a back-end action
+    page = build_page(demo_flow, state, shown)
+    assert page.cards[-1].key == "link_sent.prompt"
 
 
 def test_state_codec_round_trips_and_refuses_edits(demo_flow: Flow) -> None:

@@ -1,5 +1,6 @@
-"""The voice session driver against a scripted fake Asterisk that answers with real AGI reply
-lines (as Asterisk 22 sends them), a fake prompt store and a fake action runner."""
+"""The voice session (``ivr_flows.voice.session``) against a scripted fake Asterisk that
+answers with real AGI reply lines (as Asterisk 22 sends them), a fake prompt store, a fake
+action runner and a fake link sender."""
 
 from __future__ import annotations
 
@@ -9,22 +10,15 @@ from datetime import datetime
 
 import pytest
 
-from ivr_flows.core.interpreter import Act, Exit, Result, State, start
+from ivr_flows.core.effects import Act, Exit, Result, SendLink, State
+from ivr_flows.core.interpreter import start
 from ivr_flows.core.model import Flow
 from ivr_flows.loading.loader import parse_flow
 from ivr_flows.voice import agi_codec as agi
-from ivr_flows.voice.prompts import PromptError
-from ivr_flows.voice.renderer import (
-    CallOutcome,
-    Driver,
-    Send,
-    VoiceSession,
-    Work,
-    caller_vars,
-    drive_blocking,
-    exit_variables,
-    flow_name,
-)
+from ivr_flows.voice.driver import Driver, Send, Work, drive_blocking
+from ivr_flows.voice.exits import caller_vars, exit_variables, flow_name
+from ivr_flows.voice.prompt_tools import PromptError
+from ivr_flows.voice.session import CallOutcome, VoiceSession
 
 OPEN = datetime(2026, 3, 2, 10, 0)  # a Monday morning: agents answer
 CLOSED = datetime(2026, 3, 1, 20, 0)  # a Sunday evening
@@ -97,8 +91,8 @@ class LinkSender:
         self.outcome = outcome
         self.sent: list[tuple[str, str]] = []
 
-    def __call__(self, flow: Flow, state: State, act: Act) -> Result:
-        self.sent.append((act.args["to"], act.args["resume"]))
+    def __call__(self, flow: Flow, state: State, link: SendLink) -> Result:
+        self.sent.append((link.to, link.resume))
         return Result(self.outcome, {})
 
 
@@ -269,13 +263,15 @@ def test_an_unknown_command_reply_ends_the_session_as_an_error(demo_flow: Flow) 
 def test_send_link_texts_the_caller_and_says_goodbye(demo_flow: Flow) -> None:
     f = demo_flow
     link = LinkSender("ok")
+    runner = FakeRunner()
     outcome, _ = run(f, [
         (sf(text(f, "welcome"), MAIN_KEYS), "200 result=53 endpos=100"),  # 5
         (sf(text(f, "link_sent")), PLAYED),
         (sf(text(f, "goodbye")), PLAYED),
         ('SET VARIABLE HOTLINE_EXIT "hangup"', SET), ('SET VARIABLE HOTLINE_DONE "1"', SET),
-    ], link=link)
+    ], link=link, runner=runner)
     assert link.sent == [("13800138000", "main")]
+    assert runner.calls == []  # the SendLink effect, not a back-end action
     assert outcome.reason == "hangup" and outcome.path[-1].input == "result ok"
 
 

@@ -2,7 +2,7 @@
 
 One ``FastAgiProtocol`` per connection: it reads the ``agi_*`` environment, picks the flow
 from ``agi_network_script``, and drives the shared ``VoiceSession`` generator
-(``ivr_flows.voice.renderer``): each AGI command is written as one line and the next reply
+(``ivr_flows.voice.session``): each AGI command is written as one line and the next reply
 resumes the generator directly (AGI is strictly one command at a time; no Deferred per
 command, since every call makes several and the reactor's time is the server's limit);
 blocking work (prompt synthesis, actions, texting a link) runs with ``deferToThreadPool`` on
@@ -28,20 +28,12 @@ from twisted.protocols.basic import LineOnlyReceiver
 from twisted.python.failure import Failure
 
 from ivr_flows.core.model import Flow
+from ivr_flows.edges.links import LinkSender
 from ivr_flows.voice import agi_codec as agi
-from ivr_flows.voice.renderer import (
-    CallOutcome,
-    Clock,
-    Driver,
-    Prompts,
-    Runner,
-    Send,
-    SendLink,
-    SpeechSource,
-    VoiceSession,
-    flow_name,
-    reject,
-)
+from ivr_flows.voice.driver import Driver, Send
+from ivr_flows.voice.exits import flow_name, reject
+from ivr_flows.voice.prompt_plan import Prompts
+from ivr_flows.voice.session import CallOutcome, Clock, Runner, SpeechSource, VoiceSession
 
 log = logging.getLogger(__name__)
 # After the flow: (outcome, AGI environment, start time in reactor seconds) -> a driver that
@@ -190,7 +182,7 @@ class FastAgiFactory(Factory):
     protocol = FastAgiProtocol  # type: ignore[assignment]
 
     def __init__(self, flows: Mapping[str, Flow], prompts: Prompts, runner: Runner,
-                 send_link: SendLink, clock: Clock, reactor: Any, pool: Any,
+                 send_link: LinkSender, clock: Clock, reactor: Any, pool: Any,
                  keep: int = 100,
                  on_outcome: Callable[[CallOutcome], None] | None = None,
                  after_flow: AfterFlow | None = None,

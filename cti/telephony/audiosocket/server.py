@@ -10,12 +10,13 @@ channel). The connection is the per-call resource; the model is shared.
 Wire format (pure, below): 1 byte kind, 2 bytes big-endian length, payload. Kinds: 0x00
 hang up, 0x01 the 16-byte UUID, 0x03 one DTMF digit (ASCII), 0x10 audio, 0xff error.
 
-``AudioSocketFactory.expect(uuid, recogniser, ...)`` registers a listen; the connection that
-opens with that UUID feeds it. Audio goes to the recogniser in the thread pool (one decode
-at a time per call, frames batched while one runs); an energy end-pointer finds the start
-and end of speech; a key press ends the listen at once (the key wins). The decision is a
-``Heard``; then we send the hang-up frame and close, so ``AudioSocket()`` returns and the
-AGI command that ran it answers.
+``AudioSocketFactory.expect(recogniser, no_input_s)`` registers a listen; the connection that
+opens with that UUID feeds it. The factory is the ``ivr_flows.voice.listener.AudioListener``
+a speech menu talks to (``Listening`` is its ``Listen``); ``listen_audiosocket`` opens the
+port. Audio goes to the recogniser in the thread pool (one decode at a time per call, frames
+batched while one runs); an energy end-pointer finds the start and end of speech; a key
+press ends the listen at once (the key wins). The decision is a ``Heard``; then we send the
+hang-up frame and close, so ``AudioSocket()`` returns and the AGI command that ran it answers.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
 
+from ivr_flows.voice.listener import Listen
 from ivr_flows.voice.speech import Heard, Recogniser
 
 log = logging.getLogger(__name__)
@@ -389,7 +391,7 @@ class AudioSocketFactory(Factory):
     def claim(self, uid: str) -> Listening | None:
         return self._waiting.pop(uid, None)
 
-    def forget(self, listen: Listening) -> None:
+    def forget(self, listen: Listen) -> None:
         self._waiting.pop(listen.uuid, None)
 
     @property
