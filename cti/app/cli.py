@@ -78,19 +78,23 @@ def _flows_graph(args: argparse.Namespace) -> int:
 
 
 def _prompts_build(args: argparse.Namespace) -> int:
-    from ivr_flows.voice.prompts import build_prompts
+    from ivr_flows.voice.prompts import PromptStore, build_prompts
 
     cfg = load_config(args.config)
     flows = load_flows_dir(cfg.flows_dir)
-    report = build_prompts(cfg, flows)
+    store = PromptStore(cfg.prompt_cache_dir, cfg.prompts.format, cfg.prompts.voices)
+    report = build_prompts(store, flows)
     return 1 if getattr(report, "failed", 0) else 0
 
 
 def _asterisk_render(args: argparse.Namespace) -> int:
-    from asterisk_conf.render import render
+    """The Asterisk configuration of one instance (what ``hotline run`` starts the sandbox
+    with); a value that cannot be rendered safely is a configuration error (exit 2)."""
+    from cti.app.sandbox import render_instance
 
     cfg = ensure_secrets(load_config(args.config))
-    out = render(cfg, Path(args.out), instance=args.instance)
+    out = render_instance(cfg, Path(args.out), instance=args.instance,
+                          test_hooks=args.test_hooks)
     print(f"wrote Asterisk configuration to {out}")
     return 0
 
@@ -179,8 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
     ast = sub.add_parser("asterisk", help="Asterisk configuration").add_subparsers(
         dest="asterisk_command", required=True)
     render = ast.add_parser("render", help="write Asterisk config files from Hotline's config")
-    render.add_argument("--out", required=True)
-    render.add_argument("--instance", default="main")
+    render.add_argument("--out", required=True, help="output directory (created)")
+    render.add_argument("--instance", default="main", help="sandbox instance name")
+    render.add_argument("--test-hooks", action="store_true",
+                        help="add the test-only numbers (echo, DTMF menu, dial an agent port)")
     render.set_defaults(func=_asterisk_render)
 
     agent = sub.add_parser("agent", help="agent API client: log in, ready, not ready, wrap up")

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from asterisk_conf.settings import AsteriskConfig
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_FLOWS_DIR = REPO_ROOT / "ivr_flows" / "flows"
 
@@ -62,33 +64,6 @@ class FastAgiConfig:
     host: str = "127.0.0.1"
     port: int = 4573
     backlog: int = 1024
-
-
-@dataclass(frozen=True)
-class AsteriskConfig:
-    # Build/start the Debian sid Asterisk sandbox (asterisk_conf/sandbox.sh); operators with
-    # their own Asterisk set this to false and point it at Hotline's FastAGI/AMI.
-    sandbox: bool = True
-    sandbox_dir: str = ""  # default: ~/.cache/hotline/asterisk-sid
-    sip_host: str = "127.0.0.1"
-    sip_port: int = 5060
-    ami_host: str = "127.0.0.1"
-    ami_port: int = 5038
-    ami_user: str = "hotline"
-    ami_secret: str = ""
-    rtp_start: int = 10000
-    rtp_end: int = 12000
-    # DID (the dialled 400/800 number) -> flow name.
-    dids: dict[str, str] = field(default_factory=lambda: {"4008001234": "demo_400"})
-    # Where a call goes when Hotline cannot run its flow: "queue" (Asterisk app_queue of
-    # backup agents) or "voicemail".
-    fallback: str = "queue"
-    fallback_queue: str = "backup"
-    fallback_mailbox: str = "1000@hotline"
-    agents: tuple[str, ...] = ("agent1001", "agent1002")
-    # Fixed SIP contacts for agent phones that do not register (desk phones on a static
-    # address, or test phones): endpoint -> "sip:agent1001@127.0.0.1:5070".
-    agent_contacts: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

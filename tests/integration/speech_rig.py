@@ -14,15 +14,9 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.integration.sipp import (
-    SCENARIOS,
-    SippResult,
-    _end_wait_bye,
-    _info_block,
-    run_uac,
-)
+from bench.sipp import SippResult, end_wait_bye, info_dtmf, pause, play_pcap, run_uac, uac_xml
+from bench.speech_audio import duration_s, wav_to_pcap
 from tests.integration.voice import VoiceRig
-from tests.speech.support import duration_s, wav_to_pcap
 
 REPO = Path(__file__).resolve().parents[2]
 FLOW = REPO / "tests" / "flows" / "speech_ko.yaml"
@@ -68,23 +62,17 @@ def speech_scenario(steps: Sequence[Step], caller: str, pcap_dir: Path,
         last = i == len(steps) - 1  # no pause at the end: a BYE during a pause fails the call
         if kind == "pause":
             if not last:
-                parts.append(f'  <pause milliseconds="{int(str(arg))}"/>\n')
-        elif kind == "play":  # start playing and go on at once (a key while speaking)
+                parts.append(pause(int(str(arg))))
+        elif kind in ("play", "say"):
             wav = Path(str(arg))
-            pcap = wav_to_pcap(wav, pcap_dir / (wav.stem + ".pcap"))
-            parts.append(f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>\n')
-        elif kind == "say":
-            wav = Path(str(arg))
-            pcap = wav_to_pcap(wav, pcap_dir / (wav.stem + ".pcap"))
-            ms = int(duration_s(wav) * 1000) + 100
-            parts.append(f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>\n')
-            if not last:  # play_pcap_audio runs beside the scenario: wait for it to end
-                parts.append(f'  <pause milliseconds="{ms}"/>\n')
+            parts.append(play_pcap(wav_to_pcap(wav, pcap_dir / (wav.stem + ".pcap"))))
+            # "play": go on at once (a key while speaking); "say": play_pcap_audio runs beside
+            # the scenario, so wait for it to end
+            if kind == "say" and not last:
+                parts.append(pause(int(duration_s(wav) * 1000) + 100))
         elif kind == "key":
-            parts.append(_info_block(str(arg), cseq))
+            parts.append(info_dtmf(str(arg), cseq))
             cseq += 1
         else:
             raise ValueError(f"unknown step {kind!r}")
-    text = (SCENARIOS / "uac_call.xml").read_text().replace("sip:caller@", f"sip:{caller}@")
-    return text.replace("<!-- DTMF -->", "".join(parts)).replace(
-        "<!-- END -->", _end_wait_bye(bye_timeout_ms))
+    return uac_xml("".join(parts), end_wait_bye(bye_timeout_ms), caller=caller)

@@ -17,11 +17,11 @@ from twisted.internet import reactor as _reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.threads import blockingCallFromThread
 
+from bench.sipp import Uas, run_uac, uac_scenario
+from cti.app.sandbox import Sandbox
 from cti.telephony.ami.client import AmiClient
 from cti.telephony.ami.codec import Message
 from cti.telephony.ami.events import AgentMap, Resynced, translate
-from tests.integration.conftest import AsteriskSandbox, sandbox
-from tests.integration.sipp import Uas, run_uac, uac_scenario
 
 pytestmark = pytest.mark.asterisk
 reactor: Any = _reactor
@@ -61,7 +61,7 @@ class Seen:
 
 
 @pytest.fixture(scope="module")
-def ami(asterisk: AsteriskSandbox, running_reactor: Any) -> Iterator[tuple[AmiClient, Seen]]:
+def ami(asterisk: Sandbox, running_reactor: Any) -> Iterator[tuple[AmiClient, Seen]]:
     ast = asterisk.cfg.asterisk
     seen = Seen()
 
@@ -97,7 +97,7 @@ def test_connects_logs_in_and_resyncs(ami: tuple[AmiClient, Seen]) -> None:
 
 
 def test_sees_a_sipp_call_to_an_agent(
-    asterisk: AsteriskSandbox, ami: tuple[AmiClient, Seen]
+    asterisk: Sandbox, ami: tuple[AmiClient, Seen]
 ) -> None:
     _, seen = ami
     assert seen.wait(lambda items: len(_resyncs(items)) >= 1, 10)
@@ -131,15 +131,16 @@ def test_sees_a_sipp_call_to_an_agent(
 
 
 def test_reconnects_and_resyncs_after_asterisk_restart(
-    asterisk: AsteriskSandbox, ami: tuple[AmiClient, Seen]
+    asterisk: Sandbox, ami: tuple[AmiClient, Seen]
 ) -> None:
     client, seen = ami
     assert seen.wait(lambda items: len(_resyncs(items)) >= 1, 10)
     before = len(_resyncs(seen.items))
-    sandbox("stop", asterisk.instance, env=asterisk.env)
+    asterisk.stop()
     time.sleep(1.0)
     assert not blockingCallFromThread(reactor, lambda: client.ready)
-    sandbox("start", asterisk.instance, str(asterisk.conf_dir), env=asterisk.env)
+    assert asterisk.conf_dir is not None
+    asterisk.start(asterisk.conf_dir, classic_agi=False)
     assert seen.wait(lambda items: len(_resyncs(items)) > before, 20), "no resync after restart"
     latest = _resyncs(seen.items)[-1]
     assert latest.connection == before + 1

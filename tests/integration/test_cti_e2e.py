@@ -28,14 +28,14 @@ from typing import Any
 import httpx
 import pytest
 
+from bench.sipp import AgentBehaviour, Uas, free_port, uas_scenario
 from cti.channels.voice.entry import interaction_id
-from cti.channels.voice.queue_wait import ANNOUNCE
 from cti.records.customers import find_customer, normalize
 from cti.records.db import dispose, make_session_factory
 from cti.records.history import customer_history, get_interaction, interaction_timeline
+from ivr_flows.core.messages import message
 from ivr_flows.voice.prompts import PromptStore
 from tests.integration.conftest import _cannot_run
-from tests.integration.sipp import AgentBehaviour, Uas, free_port, uas_scenario
 from tests.integration.voice import DID_OPEN, Call, VoiceRig
 
 pytestmark = pytest.mark.asterisk
@@ -246,8 +246,9 @@ def test_two_callers_one_agent_first_come_first_served(rig: CtiRig, api: httpx.C
     # the second caller heard comfort audio and was told its position (1 ahead of it)
     said = _said(rig, second.caller)
     assert any("/comfort/hold-" in line for line in said if line.startswith("STREAM FILE"))
-    announce = PromptStore.from_config(rig.cfg).say_text(  # type: ignore[arg-type]
-        "zh", ANNOUNCE["zh"].format(position=1))
+    announce = PromptStore(rig.cfg.prompt_cache_dir, rig.cfg.prompts.format,
+                           rig.cfg.prompts.voices).say_text(  # type: ignore[arg-type]
+        "zh", message("queue.position", "zh", position=1))
     assert any(line.startswith(f"STREAM FILE {announce} ") for line in said), said
     dials = [line for line in said if line.startswith("EXEC Dial ")]
     assert dials and all(f"PJSIP/{AGENT_A}" in line for line in dials), dials

@@ -15,12 +15,12 @@ from contextlib import contextmanager
 
 import pytest
 
-from tests.integration.conftest import AsteriskSandbox
-from tests.integration.sipp import Uas, run_uac, uac_scenario
+from bench.sipp import Uas, run_uac, uac_scenario
+from cti.app.sandbox import Sandbox
 
 pytestmark = pytest.mark.asterisk
 
-NATIVE_DID = "4008009999"
+DTMF_EXTEN = "601"  # test hook: a native Read() of 4 digits (render.DTMF_EXTEN)
 FLOW_DID = "4008001234"
 
 
@@ -48,7 +48,7 @@ def _ami_login(port: int, user: str, secret: str) -> tuple[str, str]:
         return banner.decode().strip(), reply
 
 
-def test_asterisk_starts_with_a_clean_log(asterisk: AsteriskSandbox) -> None:
+def test_asterisk_starts_with_a_clean_log(asterisk: Sandbox) -> None:
     bad = [
         line for line in asterisk.boot_log.splitlines() if re.search(r"\] (ERROR|WARNING)\[", line)
     ]
@@ -59,10 +59,10 @@ def test_asterisk_starts_with_a_clean_log(asterisk: AsteriskSandbox) -> None:
     assert "chan_pjsip.so" in modules and "Running" in modules
 
 
-def test_every_listener_is_on_loopback(asterisk: AsteriskSandbox) -> None:
+def test_every_listener_is_on_loopback(asterisk: Sandbox) -> None:
     transports = asterisk.cli("pjsip show transports")
     assert f"127.0.0.1:{asterisk.cfg.asterisk.sip_port}" in transports
-    pid = (asterisk.root.parent / f"{asterisk.root.name}.state" / "test.pid").read_text().strip()
+    pid = asterisk.pid()
     sockets = subprocess.run(
         ["ss", "-H", "-lntup"], capture_output=True, text=True, check=True
     ).stdout.splitlines()
@@ -82,7 +82,7 @@ def test_every_listener_is_on_loopback(asterisk: AsteriskSandbox) -> None:
     ), manager
 
 
-def test_ami_banner_and_login(asterisk: AsteriskSandbox) -> None:
+def test_ami_banner_and_login(asterisk: Sandbox) -> None:
     ast = asterisk.cfg.asterisk
     banner, reply = _ami_login(ast.ami_port, ast.ami_user, ast.ami_secret)
     assert banner.startswith("Asterisk Call Manager/")
@@ -92,17 +92,17 @@ def test_ami_banner_and_login(asterisk: AsteriskSandbox) -> None:
 
 
 @pytest.mark.parametrize(("mode", "digits"), [("info", "1234"), ("rfc2833", "5678")])
-def test_native_menu_receives_dtmf(asterisk: AsteriskSandbox, mode: str, digits: str) -> None:
+def test_native_dialplan_receives_dtmf(asterisk: Sandbox, mode: str, digits: str) -> None:
     mark = asterisk.log_mark()
     result = run_uac(
         asterisk.cfg.asterisk.sip_port,
-        NATIVE_DID,
+        DTMF_EXTEN,
         uac_scenario(digits, mode=mode),  # type: ignore[arg-type]
         timeout_s=30,
     )
     assert result.ok, result.describe()
-    log = asterisk.wait_for_log(mark, "HOTLINE native-menu")
-    assert f"HOTLINE native-menu order={digits} readstatus=OK" in log, log[-3000:]
+    log = asterisk.wait_for_log(mark, "HOTLINE test-dtmf")
+    assert f"HOTLINE test-dtmf order={digits} readstatus=OK" in log, log[-3000:]
 
 
 class FakeFastAgi:
@@ -158,13 +158,13 @@ class FakeFastAgi:
 
 @contextmanager
 def fake_fastagi(
-    asterisk: AsteriskSandbox, script: Callable[[Callable[[str], str]], None]
+    asterisk: Sandbox, script: Callable[[Callable[[str], str]], None]
 ) -> Iterator[FakeFastAgi]:
     with FakeFastAgi(asterisk.cfg.fastagi.port, script) as server:
         yield server
 
 
-def test_fastagi_contract_done_and_hangup(asterisk: AsteriskSandbox) -> None:
+def test_fastagi_contract_done_and_hangup(asterisk: Sandbox) -> None:
     """The handler reads 4 digits, sets HOTLINE_DONE/EXIT=hangup: Asterisk hangs up."""
 
     def script(send: Callable[[str], str]) -> None:
@@ -190,7 +190,7 @@ def test_fastagi_contract_done_and_hangup(asterisk: AsteriskSandbox) -> None:
     assert "HOTLINE fallback" not in log
 
 
-def _fallback_call(asterisk: AsteriskSandbox, hangup_after_ms: int = 8000) -> tuple[str, str]:
+def _fallback_call(asterisk: Sandbox, hangup_after_ms: int = 8000) -> tuple[str, str]:
     mark = asterisk.log_mark()
     queue_before = len(asterisk.queue_log_text())
     result = run_uac(
@@ -207,7 +207,7 @@ def _fallback_call(asterisk: AsteriskSandbox, hangup_after_ms: int = 8000) -> tu
     return asterisk.log_since(mark), asterisk.queue_log_text()[queue_before:]
 
 
-def test_fallback_when_fastagi_is_down(asterisk: AsteriskSandbox) -> None:
+def test_fallback_when_fastagi_is_down(asterisk: Sandbox) -> None:
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", asterisk.cfg.fastagi.port)) != 0, "port in use"
     log, queue_log = _fallback_call(asterisk)
@@ -217,7 +217,7 @@ def test_fallback_when_fastagi_is_down(asterisk: AsteriskSandbox) -> None:
     assert re.search(r"\|backup\|[^|]*\|ABANDON\|", queue_log), queue_log
 
 
-def test_fallback_when_handler_closes_without_done(asterisk: AsteriskSandbox) -> None:
+def test_fallback_when_handler_closes_without_done(asterisk: Sandbox) -> None:
     """A connection that just closes is AGISTATUS=SUCCESS: HOTLINE_DONE decides."""
 
     def script(send: Callable[[str], str]) -> None:
@@ -229,7 +229,7 @@ def test_fallback_when_handler_closes_without_done(asterisk: AsteriskSandbox) ->
     assert "ENTERQUEUE" in queue_log
 
 
-def test_handler_values_cannot_inject_dialplan(asterisk: AsteriskSandbox) -> None:
+def test_handler_values_cannot_inject_dialplan(asterisk: Sandbox) -> None:
     """A queue name with dialplan syntax in it is refused: the call goes to the backup queue."""
 
     def script(send: Callable[[str], str]) -> None:
@@ -243,7 +243,7 @@ def test_handler_values_cannot_inject_dialplan(asterisk: AsteriskSandbox) -> Non
     assert "ENTERQUEUE" in queue_log
 
 
-def test_agent_phone_answers(asterisk: AsteriskSandbox) -> None:
+def test_agent_phone_answers(asterisk: Sandbox) -> None:
     """SIPp as an agent phone (UAS) is dialled through agent1001's endpoint and answers."""
     uas = Uas(calls=1, timeout_s=30).start()
     try:

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from bench.speech_audio import deterministic_model, missing_parts, noise, synth
 from tests.integration.conftest import _cannot_run
 from tests.integration.speech_rig import SpeechRig
-from tests.speech.support import deterministic_model, missing_parts, noise, synth
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.speech]
 

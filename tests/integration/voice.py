@@ -9,11 +9,12 @@
 - runs ``python -m cti.app.cli run --no-asterisk`` as users do, configured only by HOTLINE_*
   variables, on free ports; it writes each finished call to ``<data_dir>/calls.jsonl``;
 - renders the Asterisk configuration from the same variables (``load_config(env=...)``) for
-  instance ``e2e`` (its own SIP/AMI/RTP ports) and starts it with the data, flows and prompt
-  dirs bind-mounted into the chroot (and the repo, for classic AGI); AGI debug is switched on
-  so the log shows every AGI line (the recordings and the call/outcome matching use it).
+  instance ``e2e`` (its own SIP/AMI/RTP ports) and starts it (``cti.app.sandbox.Sandbox``)
+  with the data, flows and prompt dirs bind-mounted into the chroot (and the repo, for
+  classic AGI); AGI debug is switched on so the log shows every AGI line (the recordings and
+  the call/outcome matching use it).
 
-Calls are SIPp processes (``tests.integration.sipp``) and may run side by side: every call
+Calls are SIPp processes (``bench.sipp``) and may run side by side: every call
 has its own caller ID (the From user), which the AGI environment reports as
 ``agi_callerid``; ``outcome_for`` finds the call's ``agi_uniqueid`` in the AGI debug lines
 and the matching line of calls.jsonl.
@@ -37,10 +38,9 @@ from typing import Any, Self
 
 import yaml
 
-from asterisk_conf.render import agi_bind_dirs, render
+from bench.sipp import DtmfMode, Ending, SippResult, free_port, run_uac, uac_scenario
 from cti.app.config import Config, ensure_secrets, load_config
-from tests.integration.conftest import SANDBOX, AsteriskSandbox, sandbox
-from tests.integration.sipp import DtmfMode, Ending, SippResult, free_port, run_uac, uac_scenario
+from cti.app.sandbox import Sandbox
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "ivr_flows" / "flows" / "demo_400.yaml"
@@ -119,7 +119,7 @@ class VoiceRig:
         self.server: subprocess.Popen[bytes] | None = None
         self.server_log = tmp / "server.log"
         self.cfg: Config | None = None
-        self.box: AsteriskSandbox | None = None
+        self.box: Sandbox | None = None
         self.server_start_s = 0.0
 
     # -- set up / tear down
@@ -219,38 +219,19 @@ class VoiceRig:
                 self.server.wait()
 
     def start_asterisk(self) -> None:
-        cfg = ensure_secrets(load_config(env=self.env))
-        self.cfg = cfg
-        conf = render(cfg, self.tmp / "asterisk-etc", instance=self.instance)
-        env = {**os.environ, "HOTLINE_SANDBOX_DIR": str(self.root)}
-        sandbox("agi-venv", env=env, timeout=1200)
-        sandbox("stop", self.instance, env=env)
-        for port, kind in ((self.sip_port, socket.SOCK_DGRAM), (self.ami_port, socket.SOCK_STREAM)):
-            with socket.socket(socket.AF_INET, kind) as sock:
-                if kind == socket.SOCK_STREAM:  # as Asterisk does: TIME_WAIT is no conflict
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                try:
-                    sock.bind(("127.0.0.1", port))
-                except OSError:
-                    raise RuntimeError(
-                        f"127.0.0.1:{port} is in use; instance {self.instance} needs it") from None
-        logs = self.root / "instances" / self.instance / "log"
-        logs.mkdir(parents=True, exist_ok=True)
-        for old in logs.glob("*"):
-            if old.is_file():
-                old.unlink()
-        binds = [a for d in agi_bind_dirs(cfg) for a in ("--bind", str(d))]
-        started = time.monotonic()
-        sandbox("start", self.instance, str(conf), "--agi", *binds, env=env)
-        box = AsteriskSandbox(cfg, self.instance, self.root, conf, "", time.monotonic() - started)
-        box.boot_log = box.log_since(0)
+        """Instance ``self.instance`` with the server's configuration; SandboxError (a
+        RuntimeError) if it cannot start."""
+        self.cfg = ensure_secrets(load_config(env=self.env))
+        self.box = box = Sandbox(self.cfg, self.instance)
+        box.build(classic_agi=True)
+        box.stop()  # a leftover of an interrupted run
+        box.check_ports_free()
+        box.start(box.render(self.tmp / "asterisk-etc"), classic_agi=True, fresh_logs=True)
         box.cli("agi set debug on")
-        self.box = box
 
     def stop_asterisk(self) -> None:
-        env = {**os.environ, "HOTLINE_SANDBOX_DIR": str(self.root)}
-        subprocess.run(["bash", str(SANDBOX), "stop", self.instance], env=env, check=False,
-                       capture_output=True, timeout=60)
+        if self.box is not None:
+            self.box.stop()
 
     @classmethod
     def start(cls, tmp: Path, extra_env: dict[str, str] | None = None) -> Self:
@@ -273,7 +254,7 @@ class VoiceRig:
     # -- calls
 
     @property
-    def sandbox_box(self) -> AsteriskSandbox:
+    def sandbox_box(self) -> Sandbox:
         assert self.box is not None
         return self.box
 

@@ -1,0 +1,158 @@
+"""Hotline's own CPU per FastAGI call, against a scripted Asterisk (no Asterisk, no SIPp).
+
+The voice benchmark (``python -m bench.voice_bench``) measures whole calls through the sandbox
+Asterisk; on a 2-core machine Asterisk's ~12-30 ms per call hides what the Hotline server
+spends. This one isolates the server: the real ``hotline run --no-asterisk`` (flows, prompts,
+self-service lookup against the bench's demo back-end process, records on SQLite, calls log,
+CTI), driven by a scripted Asterisk that opens FastAGI connections and answers every command
+the way Asterisk 22 does (TESTING.md), for the bench's own call (bench/voice/bench_menu.yaml:
+key 1, digits 5678, a lookup, the result said, hang up).
+
+Reported: the server's CPU (utime + stime from /proc, all its threads) and the back-end's per
+call, calls/s achieved, and the added latency per AGI command (reply sent -> next command
+received). ``--profile`` runs py-spy on the server for the measured part.
+
+    .venv/bin/python -m bench.fastagi_cpu --calls 3000 --concurrency 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from bench.voice.measure import cpu_seconds, percentile
+from bench.voice.plan import FASTAGI_PORT, FLOW, LOOPBACK
+from bench.voice.services import start_backend, start_server, stop
+from cti.app.config import Config, ensure_secrets
+
+ENV_LINES = [
+    "agi_network: yes", f"agi_network_script: {FLOW}",
+    f"agi_request: agi://{LOOPBACK}:{FASTAGI_PORT}/{FLOW}", "agi_channel: PJSIP/carrier-{n:08x}",
+    "agi_language: en", "agi_type: PJSIP", "agi_uniqueid: 1800000000.{n}",
+    "agi_version: 22.10.0", "agi_callerid: 1380013{n:04d}", "agi_calleridname: bench",
+    "agi_callingpres: 0", "agi_callingani2: 0", "agi_callington: 0", "agi_callingtns: 0",
+    "agi_dnid: 4008009999", "agi_rdnis: unknown", "agi_context: hotline",
+    "agi_extension: 4008009999", "agi_priority: 2", "agi_enhanced: 0.0", "agi_accountcode: ",
+    "agi_threadid: 140362117023424",
+]
+
+
+def reply(line: str, step: list[int]) -> str:
+    """Asterisk's answer to one command of the bench call."""
+    if line.startswith("GET DATA"):
+        step[0] += 1
+        return "200 result=1" if step[0] == 1 else "200 result=5678"
+    if line.startswith("STREAM FILE"):
+        return "200 result=0 endpos=8000"
+    if line.startswith(("SAY ", "WAIT FOR DIGIT")):
+        return "200 result=0"
+    return "200 result=1"  # SET VARIABLE, GET VARIABLE, EXEC ...
+
+
+async def one_call(n: int, gaps: list[float]) -> bool:
+    reader, writer = await asyncio.open_connection(LOOPBACK, FASTAGI_PORT)
+    env = "".join(line.format(n=n) + "\n" for line in ENV_LINES) + "\n"
+    writer.write(env.encode())
+    step = [0]
+    done = False
+    sent_at = time.perf_counter()
+    try:
+        while True:
+            raw = await asyncio.wait_for(reader.readline(), 20)
+            if not raw:
+                break
+            gaps.append(time.perf_counter() - sent_at)
+            line = raw.decode().strip()
+            if line == 'SET VARIABLE HOTLINE_DONE "1"':
+                done = True
+            writer.write((reply(line, step) + "\n").encode())
+            sent_at = time.perf_counter()
+    finally:
+        writer.close()
+    return done
+
+
+async def run_calls(calls: int, concurrency: int, start: int,
+                    rate: float = 0.0) -> tuple[int, list[float]]:
+    """``calls`` calls, ``concurrency`` at a time, or (``rate`` > 0) started at ``rate`` per
+    second whatever is still running (open loop, as callers arrive)."""
+    gaps: list[float] = []
+    if rate > 0:
+        results: list[asyncio.Task[bool]] = []
+        t0 = time.perf_counter()
+        for i in range(calls):
+            delay = t0 + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            results.append(asyncio.create_task(one_call(start + i, gaps)))
+        return sum(await asyncio.gather(*results)), gaps
+    queue = iter(range(start, start + calls))
+    done = 0
+
+    async def worker() -> None:
+        nonlocal done
+        for n in queue:
+            if await one_call(n, gaps):
+                done += 1
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return done, gaps
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.fastagi_cpu",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=3000)
+    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="start calls at this rate (calls/s) instead of back to back")
+    parser.add_argument("--profile", metavar="FILE", help="py-spy speedscope profile to FILE")
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="hotline-fastagi-cpu-"))
+    cfg = ensure_secrets(replace(Config(), data_dir=str(work / "data")))
+    backend = server = spy = None
+    try:
+        backend = start_backend(work / "backend.log", work / "access.log")
+        server = start_server(cfg, work / "server.log")
+        asyncio.run(run_calls(args.warmup, args.concurrency, 0))
+        time.sleep(0.5)  # the warm-up's records are written
+        if args.profile:
+            spy = subprocess.Popen(["py-spy", "record", "-p", str(server.pid), "-f", "speedscope",
+                                    "-o", args.profile, "-r", "200", "-t"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1.0)
+        s0, b0, t0 = sum(cpu_seconds(server.pid)), sum(cpu_seconds(backend.pid)), time.time()
+        done, gaps = asyncio.run(run_calls(args.calls, args.concurrency, args.warmup,
+                                           args.rate))
+        elapsed = time.time() - t0
+        time.sleep(0.5)  # let the records writer finish the last batch
+        s1, b1 = sum(cpu_seconds(server.pid)), sum(cpu_seconds(backend.pid))
+        if spy is not None:
+            spy.send_signal(2)
+            spy.wait(timeout=60)
+        how = f"rate {args.rate:g}/s" if args.rate > 0 else f"concurrency {args.concurrency}"
+        print(f"calls {args.calls} (finished with HOTLINE_DONE=1: {done}), {how}, "
+              f"{args.calls / elapsed:.0f} calls/s")
+        print(f"server CPU per call {1000 * (s1 - s0) / args.calls:.2f} ms; back-end "
+              f"{1000 * (b1 - b0) / args.calls:.2f} ms")
+        print(f"added latency per AGI command p50 {1000 * percentile(gaps, 50):.2f} ms, "
+              f"p95 {1000 * percentile(gaps, 95):.2f} ms, p99 {1000 * percentile(gaps, 99):.2f} ms")
+        return 0 if done == args.calls else 1
+    finally:
+        stop(server)
+        stop(backend)
+        if spy is not None and spy.poll() is None:
+            spy.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
