@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from cti.records.core.events import WrapUp
 from cti.routing import commands as c
 from cti.routing import events as e
 from cti.routing.agents import AgentView
@@ -94,7 +95,7 @@ class AgentDesk:
         contact = self.gateway.last_contact(agent_id)
         view = self._act("wrap-up", agent_id, e.WrapUpEnded(agent_id))
         if contact is not None:
-            self.gateway.record(contact, "wrap_up", agent=agent_id, code=code, notes=notes)
+            self.gateway.record(contact, WrapUp(agent_id, code, notes))
         return view
 
     # ------------------------------------------------------------------ checks

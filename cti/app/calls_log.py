@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from ivr_flows.voice.renderer import CallOutcome
+from ivr_flows.voice.session import CallOutcome
 
 log = logging.getLogger(__name__)
 

@@ -10,14 +10,13 @@
    and run the Twisted reactor until SIGINT/SIGTERM.
 
 Where does a call go? Asterisk -> ``FastAgiFactory`` (cti/telephony/agi/fastagi.py) ->
-``VoiceSession`` (renderer.py) -> ``interpreter.step`` -> exits back to the dialplan
+``VoiceSession`` (ivr_flows/voice/session.py) -> ``interpreter.step`` -> exits to the dialplan
 (asterisk_conf/templates/extensions.conf). A phone page: ``create_itr_app`` (touch/app.py).
 """
 
 from __future__ import annotations
 
 import logging
-import subprocess
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -28,21 +27,19 @@ from flask import Flask
 
 from cti.app.background import Background
 from cti.app.calls_log import calls_log_hook
-from cti.app.config import REPO_ROOT, Config, ensure_secrets
+from cti.app.config import Config, ensure_secrets
 from cti.demo.backend import create_demo_backend
 from cti.telephony.agi.fastagi import FastAgiFactory, listen_fastagi
 from ivr_flows.core.model import Flow
 from ivr_flows.edges.actions import ActionRunner
 from ivr_flows.edges.clock import local_now
-from ivr_flows.edges.links import LinkSigner
+from ivr_flows.edges.links import LinkSigner, make_link_sender
 from ivr_flows.edges.sms import OutboxSender, SmsSender, WebhookSender
 from ivr_flows.loading.loader import load_flows_dir
 from ivr_flows.touch.app import create_itr_app
 from ivr_flows.voice.prompts import PromptStore, build_prompts
-from ivr_flows.voice.renderer import make_link_sender
 
 log = logging.getLogger(__name__)
-SANDBOX = REPO_ROOT / "asterisk_conf" / "sandbox.sh"
 RECORDS_BATCH_MS = 100.0
 
 
@@ -74,7 +71,7 @@ def build(cfg: Config, *, with_console: bool = True) -> Components:
     Path(cfg.data_dir).mkdir(parents=True, exist_ok=True)
     flows = load_flows_dir(cfg.flows_dir)
     runner = ActionRunner(cfg.backend.base_url)
-    prompts = PromptStore.from_config(cfg)
+    prompts = PromptStore(cfg.prompt_cache_dir, cfg.prompts.format, cfg.prompts.voices)
     links = LinkSigner(cfg.secret_key, cfg.itr.public_url, cfg.itr.link_ttl_seconds, time.time)
     sms = make_sms_sender(cfg)
     itr_app = create_itr_app(flows, runner, links, local_now, secret_key=cfg.secret_key,
@@ -106,24 +103,6 @@ def _web(reactor: Any, pool: Any, app: Flask, host: str, port: int) -> Any:
     return reactor.listenTCP(port, Site(WSGIResource(reactor, pool, app)), interface=host)
 
 
-def start_sandbox(cfg: Config, instance: str = "main") -> None:
-    """Render the Asterisk configuration and start the sandbox Asterisk (building it first)."""
-    from asterisk_conf.render import agi_bind_dirs, render
-
-    out = render(cfg, Path(cfg.data_dir) / "asterisk" / instance, instance=instance)
-    env = {"HOTLINE_SANDBOX_DIR": str(cfg.sandbox_dir), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-    subprocess.run(["bash", str(SANDBOX), "agi-venv"], check=True, env=env)  # builds if needed
-    # Prompt cache (Asterisk plays its files), data and flows dirs (classic AGI reads them).
-    binds = [arg for d in agi_bind_dirs(cfg) for arg in ("--bind", str(d))]
-    subprocess.run(["bash", str(SANDBOX), "start", instance, str(out), "--agi", *binds],
-                   check=True, env=env)
-
-
-def stop_sandbox(cfg: Config, instance: str = "main") -> None:
-    env = {"HOTLINE_SANDBOX_DIR": str(cfg.sandbox_dir), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-    subprocess.run(["bash", str(SANDBOX), "stop", instance], check=False, env=env)
-
-
 def serve(cfg: Config, *, with_asterisk: bool = True) -> int:
     from twisted.internet import reactor as global_reactor
     from twisted.python.threadpool import ThreadPool
@@ -133,7 +112,7 @@ def serve(cfg: Config, *, with_asterisk: bool = True) -> int:
     c = build(cfg)
     cfg = c.cfg
     logging.getLogger().setLevel(cfg.log_level.upper())
-    report = build_prompts(cfg, c.flows)
+    report = build_prompts(c.prompts, c.flows)
     if getattr(report, "failed", 0):
         log.error("some prompts could not be built; those prompts are skipped in calls")
 
@@ -157,7 +136,7 @@ def serve(cfg: Config, *, with_asterisk: bool = True) -> int:
 
 def _listen_rest(cfg: Config, c: Components, reactor: Any, cti: Any, work_pool: Any,
                  web_pool: Any, with_asterisk: bool, background: Background) -> None:
-    from ivr_flows.voice.speech_dialogue import start_speech
+    from cti.app.speech import start_speech
 
     factory = FastAgiFactory(c.flows, c.prompts, c.runner, make_link_sender(c.links, c.sms),
                              local_now, reactor, work_pool,
@@ -173,6 +152,8 @@ def _listen_rest(cfg: Config, c: Components, reactor: Any, cti: Any, work_pool: 
         _web(reactor, web_pool, c.backend_app, cfg.backend.demo_host, cfg.backend.demo_port)
 
     if with_asterisk and cfg.asterisk.sandbox:
+        from cti.app.sandbox import start_sandbox, stop_sandbox
+
         start_sandbox(cfg)
         reactor.addSystemEventTrigger("before", "shutdown", stop_sandbox, cfg)
     start_ami(cfg, cti, reactor)
@@ -222,12 +203,13 @@ def start_cti(cfg: Config, c: Components, reactor: Any,
 def close_interrupted_calls(session_factory: Any, service: Any) -> int:
     """Calls that were in progress when the CTI stopped went to the dialplan's fallback
     (their FastAGI connection closed): end them in the records, saying so."""
+    from cti.records.core.events import Ended
     from cti.records.history import open_interactions
 
     with session_factory() as session:
         ids = open_interactions(session, channel="voice")
     for iid in ids:
-        service.record(iid, "ended", by="system", reason="cti_restart", exit="fallback")
+        service.record(iid, Ended("system", "cti_restart", "fallback"))
     if ids:
         log.warning("cti: %d call(s) were cut by the last stop; recorded as ended "
                     "(they went to the dialplan fallback)", len(ids))

@@ -26,6 +26,7 @@ from typing import Any, Literal, TypeVar
 
 from twisted.internet.threads import blockingCallFromThread
 
+from cti.records.core.events import Fact
 from cti.routing import commands as c
 from cti.routing import events as e
 from cti.routing.agents import AgentView
@@ -99,8 +100,8 @@ class Gateway:
     def command(self, event: e.Event) -> list[c.Command]:
         return self._service.apply(event)
 
-    def record(self, interaction_id: str, type_: str, **data: Any) -> None:
-        self._service.record(interaction_id, type_, **data)
+    def record(self, interaction_id: str, fact: Fact | Callable[[], Fact]) -> None:
+        self._service.record(interaction_id, fact)
 
     # ------------------------------------------------------------------ the change stream
 

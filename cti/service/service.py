@@ -23,7 +23,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from cti.records.events import RecordEvent
+from cti.records.core.events import (
+    Abandoned,
+    Connected,
+    Fact,
+    Offered,
+    OfferOutcome,
+    Queued,
+    RecordEvent,
+)
 from cti.routing import commands as c
 from cti.routing import events as e
 from cti.routing.agents import AgentView
@@ -159,39 +167,40 @@ class CtiService:
 
     # ------------------------------------------------------------------ records
 
-    def record(self, interaction_id: str, type_: str, **data: Any) -> None:
+    def record(self, interaction_id: str, fact: Fact | Callable[[], Fact]) -> None:
+        """Write one record event now (``fact`` may be a function that builds it, so that a
+        fact refused by its own validation is logged here instead of stopping routing)."""
         try:
-            self.records.submit(RecordEvent(interaction_id, self.wall(), type_, data))
+            made = fact() if callable(fact) else fact
+            self.records.submit(RecordEvent.of(interaction_id, self.wall(), made))
         except ValueError as exc:  # an EventError: our bug, but never stop routing for it
-            log.error("records: cannot record %s for %s: %s", type_, interaction_id, exc)
+            log.error("records: cannot record an event for %s: %s", interaction_id, exc)
 
     def _record_event(self, event: e.Event) -> None:
         match event:
             case e.ContactArrived():
-                self.record(event.contact_id, "queued", queue=event.queue,
-                            priority=event.priority, skills=dict(event.skills))
+                self.record(event.contact_id, lambda: Queued(
+                    event.queue, event.priority, dict(event.skills)))
             case e.ContactAbandoned():
-                self.record(event.contact_id, "abandoned", reason="caller_left_queue")
-            case e.OfferAccepted():
-                self.record(event.contact_id, "offer_outcome", agent=event.agent_id,
-                            outcome="accepted")
-            case e.OfferRejected():
-                self.record(event.contact_id, "offer_outcome", agent=event.agent_id,
-                            outcome="rejected")
-            case e.OfferTimedOut():
-                self.record(event.contact_id, "offer_outcome", agent=event.agent_id,
-                            outcome="timeout")
+                self.record(event.contact_id, lambda: Abandoned("caller_left_queue"))
+            case e.OfferAccepted() | e.OfferRejected() | e.OfferTimedOut():
+                outcome = OFFER_OUTCOME[type(event)]
+                self.record(event.contact_id, lambda: OfferOutcome(event.agent_id, outcome))
             case _:
                 pass
 
     def _record_command(self, command: c.Command) -> None:
         match command:
             case c.Offer():
-                self.record(command.contact_id, "offered", agent=command.agent_id)
+                self.record(command.contact_id, lambda: Offered(command.agent_id))
             case c.CancelOffer():
-                self.record(command.contact_id, "offer_outcome", agent=command.agent_id,
-                            outcome="cancelled")
+                self.record(command.contact_id, lambda: OfferOutcome(command.agent_id,
+                                                                     "cancelled"))
             case c.Connect():
-                self.record(command.contact_id, "connected", agent=command.agent_id)
+                self.record(command.contact_id, lambda: Connected(command.agent_id))
             case _:
                 pass
+
+
+OFFER_OUTCOME: dict[type, str] = {e.OfferAccepted: "accepted", e.OfferRejected: "rejected",
+                                  e.OfferTimedOut: "timeout"}

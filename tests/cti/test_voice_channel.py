@@ -13,14 +13,14 @@ from twisted.internet.task import Clock
 
 from cti.channels.voice.channel import VoiceChannel, VoiceQueueSettings
 from cti.channels.voice.queue_wait import VoiceQueueSession
-from cti.records.events import RecordEvent
+from cti.records.core.events import RecordEvent
 from cti.routing import events as e
 from cti.routing.config import OverflowRule, QueueConfig
 from cti.routing.engine import Engine
 from cti.service.service import CtiService
-from ivr_flows.core.interpreter import Exit
+from ivr_flows.core.effects import Exit
 from ivr_flows.voice import agi_codec as agi
-from ivr_flows.voice.renderer import Send, Work
+from ivr_flows.voice.driver import Send, Work
 
 OK = "200 result=0"
 

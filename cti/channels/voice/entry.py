@@ -17,8 +17,9 @@ from typing import Any
 
 from cti.channels.voice.channel import VoiceChannel, VoiceQueueSettings
 from cti.channels.voice.queue_wait import VoiceQueueSession
-from cti.records.events import RecordEvent
-from ivr_flows.voice.renderer import CallOutcome, Driver
+from cti.records.core.events import Ended, InteractionStarted, IvrSegment, RecordEvent
+from ivr_flows.voice.driver import Driver
+from ivr_flows.voice.session import CallOutcome
 
 log = logging.getLogger(__name__)
 UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
@@ -44,14 +45,16 @@ class VoiceEntry:
         at = datetime.fromtimestamp(started, UTC)
         caller = str(outcome.state.get("vars", {}).get("caller", "")) if outcome.state else ""
         identities = {"phone": caller} if caller else {}
-        svc.records.submit(RecordEvent(iid, at, "interaction_started", {
-            "channel": "voice", "identities": identities,
-            "did": env.get("agi_extension", "")[:32], "flow": outcome.flow}))
+        try:
+            svc.records.submit(RecordEvent.of(iid, at, InteractionStarted(
+                "voice", identities, env.get("agi_extension", "")[:32], outcome.flow)))
+        except ValueError as exc:  # an EventError: our bug; the call goes on regardless
+            log.error("records: cannot record the start of %s: %s", iid, exc)
         # The whole IVR segment in one event (steps and self-service results): it is known
         # only now, and one event per step would cost the records writer eight per call.
-        svc.record(iid, "ivr", steps=[[s.node, s.input] for s in outcome.path],
-                   self_service=[[s.node, s.input[7:]] for s in outcome.path
-                                 if s.input.startswith("result ")])
+        svc.record(iid, lambda: IvrSegment(
+            tuple((s.node, s.input) for s in outcome.path),
+            tuple((s.node, s.input[7:]) for s in outcome.path if s.input.startswith("result "))))
         ex = outcome.exit
         if outcome.ended == "exit" and ex is not None and ex.kind == "queue":
             lang = str(outcome.state.get("lang", "zh")) if outcome.state else "zh"
@@ -59,8 +62,7 @@ class VoiceEntry:
                                         outcome.uniqueid, ex, lang, caller, self.endpoints)
             return _finish_queue(session)
         by = "system" if outcome.ended == "exit" else "caller"
-        svc.record(iid, "ended", by=by, reason=outcome.reason,
-                   exit=ex.kind if ex is not None else "")
+        svc.record(iid, lambda: Ended(by, outcome.reason, ex.kind if ex is not None else ""))
         return None
 
 

@@ -1,8 +1,9 @@
-"""The voice channel of the CTI: a caller whose flow ended in "to queue" waits here.
+"""A queued call's driver: a caller whose flow ended in "to queue" waits here.
 
 The FastAGI connection that ran the IVR stays open: this driver (a generator of AGI
-requests, driven by the same trampoline as ``ivr_flows.voice.renderer.VoiceSession``) puts
-the call into the routing engine as a contact and then, until the call is over:
+requests, driven by the same trampoline as ``ivr_flows.voice.session.VoiceSession``) enters
+the call into the voice channel (``channel.py``), so into the routing engine as a contact,
+and then, until the call is over:
 
 - plays comfort audio in short chunks and, between chunks, acts on what the engine decided
   for this contact (its ``VoiceContact`` inbox): announce position and estimated wait,
@@ -12,6 +13,9 @@ the call into the routing engine as a contact and then, until the call is over:
   ``OfferTimedOut`` (the engine makes the agent "missed" and keeps the caller at the head);
   busy/unavailable -> ``OfferRejected``;
 - a caller who hangs up while waiting or ringing is an abandon.
+
+What the caller hears (position, expected wait, apology) comes from the message catalogue
+(``ivr_flows/core/messages.py``, ``queue.*``).
 
 ``HOTLINE_DONE`` is cleared as soon as the call enters the queue, so if Hotline dies while the
 caller waits, the dialplan's fallback (apology + backup queue) takes the call.
@@ -27,34 +31,19 @@ from dataclasses import dataclass
 from functools import partial
 
 from cti.channels.voice.channel import VoiceChannel, VoiceContact, VoiceQueueSettings
+from cti.records.core.events import Ended, Recording
 from cti.routing import commands as c
 from cti.routing import events as e
 from cti.service.service import CtiService
-from ivr_flows.core.interpreter import Exit
+from ivr_flows.core.effects import Exit
+from ivr_flows.core.messages import FALLBACK_LANGUAGE, has_message, message
 from ivr_flows.voice import agi_codec as agi
-from ivr_flows.voice.renderer import CallerGone, Driver, Send, Work
+from ivr_flows.voice.driver import CallerGone, Driver, Send, Work
 
 log = logging.getLogger(__name__)
 
 SAFE_ID = re.compile(r"[^A-Za-z0-9_.-]")
 ENDPOINT = re.compile(r"[A-Za-z0-9_-]{1,64}")
-ANNOUNCE = {
-    "zh": "您前面还有{position}位客户在等待。",
-    "en": "You are number {position} in the queue.",
-}
-ANNOUNCE_WAIT = {
-    "zh": "预计等待时间约{minutes}分钟。",
-    "en": "The expected wait is about {minutes} minutes.",
-}
-APOLOGY = {
-    "zh": "很抱歉，现在没有客服可以接听您的电话，请稍后再拨。再见。",
-    "en": "Sorry, no agent can take your call right now. Please call again later. Goodbye.",
-}
-CALLBACK = {
-    "zh": "很抱歉，现在客服繁忙。我们会尽快回电给您。再见。",
-    "en": "Sorry, all our agents are busy. We will call you back as soon as we can. Goodbye.",
-}
-
 
 Speak = Callable[[str, str], str]  # (lang, text) -> prompt file (blocking, run in a thread)
 
@@ -139,10 +128,11 @@ class VoiceQueueSession:
         return None
 
     def _announce(self, position: int, ewt_s: float | None) -> Driver[None]:
-        lang = self.lang if self.lang in ANNOUNCE else "en"
-        texts = [ANNOUNCE[lang].format(position=position)]
+        lang = self._spoken_language("queue.position")
+        texts = [message("queue.position", lang, position=position)]
         if ewt_s is not None and ewt_s > 0:
-            texts.append(ANNOUNCE_WAIT[lang].format(minutes=max(1, round(ewt_s / 60))))
+            texts.append(message("queue.expected_wait", lang,
+                                 minutes=max(1, round(ewt_s / 60))))
         for text in texts:
             path = yield Work(partial(self.speak, lang, text), "announce")
             if path:
@@ -165,7 +155,7 @@ class VoiceQueueSession:
         if self.exit.target in self.settings.record_queues and self.settings.recordings_dir:
             path = f"{self.settings.recordings_dir}/{SAFE_ID.sub('_', self.interaction_id)}.wav"
             yield from self._command(agi.exec_("MixMonitor", [path, "b"]))
-            self.service.record(self.interaction_id, "recording", path=path)
+            self.service.record(self.interaction_id, Recording(path))
         try:
             # g: when the agent hangs up, the caller's channel goes on (to HOTLINE_DONE and
             # the dialplan's hangup), instead of Dial hanging it up under the AGI
@@ -179,14 +169,14 @@ class VoiceQueueSession:
                 raise
             self._connected(agent_id)
             self.service.ended(self.contact.contact_id)
-            self.service.record(self.interaction_id, "ended", by="caller", reason="hangup")
+            self.service.record(self.interaction_id, Ended("caller", "hangup"))
             return "caller_hangup"
         status = yield from self._variable("DIALSTATUS")
         self.contact.ringing = None
         if status == "ANSWER":
             self._connected(agent_id)
             self.service.ended(self.contact.contact_id)
-            self.service.record(self.interaction_id, "ended", by="agent", reason="hangup")
+            self.service.record(self.interaction_id, Ended("agent", "hangup"))
             yield from self._command(agi.set_variable("HOTLINE_EXIT", "hangup"))
             yield from self._command(agi.set_variable("HOTLINE_DONE", "1"))
             return "agent_hangup"
@@ -210,25 +200,30 @@ class VoiceQueueSession:
         ring = self.settings.ring_timeouts.get(self.exit.target, 20.0)
         return max(5, int(ring))
 
+    def _spoken_language(self, msg_id: str) -> str:
+        """The caller's language if the catalogue speaks it for ``msg_id``, else English:
+        the text and the voice that speaks it must be of one language."""
+        return self.lang if has_message(msg_id, self.lang) else FALLBACK_LANGUAGE
+
     # ------------------------------------------------------------------ leaving
 
     def _leave(self, command: c.ExitContact) -> Driver[str]:
-        lang = self.lang if self.lang in APOLOGY else "en"
+        lang = self._spoken_language("queue.no_agent")
         if command.exit == "voicemail":
-            self.service.record(self.interaction_id, "ended", by="system", reason=command.reason,
-                                exit="voicemail")
+            self.service.record(self.interaction_id,
+                                lambda: Ended("system", command.reason, "voicemail"))
             yield from self._command(agi.exec_("VoiceMail", [self.settings.fallback_mailbox, "u"]))
             yield from self._command(agi.set_variable("HOTLINE_EXIT", "hangup"))
             yield from self._command(agi.set_variable("HOTLINE_DONE", "1"))
             return "voicemail"
         callback = command.exit == "callback_offer" and bool(self.caller)
-        text = CALLBACK[lang] if callback else APOLOGY[lang]
+        text = message("queue.callback" if callback else "queue.no_agent", lang)
         path = yield Work(lambda: self.speak(lang, text), "apology")
         if path:
             yield from self._command(agi.stream_file(path))
         exit_kind = "callback" if callback else "hangup"
-        self.service.record(self.interaction_id, "ended", by="system", reason=command.reason,
-                            exit=exit_kind)
+        self.service.record(self.interaction_id,
+                            lambda: Ended("system", command.reason, exit_kind))
         yield from self._command(agi.set_variable("HOTLINE_EXIT", exit_kind))
         yield from self._command(agi.set_variable("HOTLINE_DONE", "1"))
         return exit_kind
