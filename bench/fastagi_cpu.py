@@ -27,7 +27,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from bench.voice.measure import cpu_seconds, percentile
+import re
+import shutil as _shutil
+
+from bench.voice.measure import cpu_seconds, percentile, thread_cpu
 from bench.voice.plan import FASTAGI_PORT, FLOW, LOOPBACK
 from bench.voice.services import start_backend, start_server, stop
 from cti.app.config import Config, ensure_secrets
@@ -36,7 +39,7 @@ ENV_LINES = [
     "agi_network: yes", f"agi_network_script: {FLOW}",
     f"agi_request: agi://{LOOPBACK}:{FASTAGI_PORT}/{FLOW}", "agi_channel: PJSIP/carrier-{n:08x}",
     "agi_language: en", "agi_type: PJSIP", "agi_uniqueid: 1800000000.{n}",
-    "agi_version: 22.10.0", "agi_callerid: 1380013{n:04d}", "agi_calleridname: bench",
+    "agi_version: 22.10.0", "agi_callerid: {callerid}", "agi_calleridname: bench",
     "agi_callingpres: 0", "agi_callingani2: 0", "agi_callington: 0", "agi_callingtns: 0",
     "agi_dnid: 4008009999", "agi_rdnis: unknown", "agi_context: hotline",
     "agi_extension: 4008009999", "agi_priority: 2", "agi_enhanced: 0.0", "agi_accountcode: ",
@@ -56,9 +59,14 @@ def reply(line: str, step: list[int]) -> str:
     return "200 result=1"  # SET VARIABLE, GET VARIABLE, EXEC ...
 
 
+NUMBERS = False  # --numbers: every call from a new phone number (a new customer each)
+
+
 async def one_call(n: int, gaps: list[float]) -> bool:
     reader, writer = await asyncio.open_connection(LOOPBACK, FASTAGI_PORT)
-    env = "".join(line.format(n=n) + "\n" for line in ENV_LINES) + "\n"
+    # As in the voice bench (SIPp's From: caller@...): no phone number, no customer lookup.
+    callerid = f"1380013{n:04d}" if NUMBERS else "caller"
+    env = "".join(line.format(n=n, callerid=callerid) + "\n" for line in ENV_LINES) + "\n"
     writer.write(env.encode())
     step = [0]
     done = False
@@ -106,6 +114,18 @@ async def run_calls(calls: int, concurrency: int, start: int,
     return done, gaps
 
 
+def thread_names(pid: int) -> dict[str, str]:
+    """OS thread id -> Python thread name (numbered pool threads folded into one name), from
+    ``py-spy dump``; empty when py-spy is not installed."""
+    spy = _shutil.which("py-spy")
+    if spy is None:
+        return {}
+    out = subprocess.run([spy, "dump", "-p", str(pid)], capture_output=True, text=True,
+                         timeout=30).stdout
+    return {m[1]: re.sub(r"[-\d]+$", "", m[2])
+            for m in re.finditer(r'Thread (\d+) \(\w+\): "([^"]+)"', out)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.fastagi_cpu",
                                      description=__doc__.splitlines()[0])
@@ -114,8 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--rate", type=float, default=0.0,
                         help="start calls at this rate (calls/s) instead of back to back")
+    parser.add_argument("--numbers", action="store_true",
+                        help="every call from a new phone number (a new customer record each)")
     parser.add_argument("--profile", metavar="FILE", help="py-spy speedscope profile to FILE")
     args = parser.parse_args(argv)
+    global NUMBERS
+    NUMBERS = args.numbers
     work = Path(tempfile.mkdtemp(prefix="hotline-fastagi-cpu-"))
     cfg = ensure_secrets(replace(Config(), data_dir=str(work / "data")))
     backend = server = spy = None
@@ -129,12 +153,15 @@ def main(argv: list[str] | None = None) -> int:
                                     "-o", args.profile, "-r", "200", "-t"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1.0)
+        names = thread_names(server.pid)
+        threads0 = thread_cpu(server.pid)
         s0, b0, t0 = sum(cpu_seconds(server.pid)), sum(cpu_seconds(backend.pid)), time.time()
         done, gaps = asyncio.run(run_calls(args.calls, args.concurrency, args.warmup,
                                            args.rate))
         elapsed = time.time() - t0
         time.sleep(0.5)  # let the records writer finish the last batch
         s1, b1 = sum(cpu_seconds(server.pid)), sum(cpu_seconds(backend.pid))
+        threads1 = thread_cpu(server.pid)
         if spy is not None:
             spy.send_signal(2)
             spy.wait(timeout=60)
@@ -145,6 +172,13 @@ def main(argv: list[str] | None = None) -> int:
               f"{1000 * (b1 - b0) / args.calls:.2f} ms")
         print(f"added latency per AGI command p50 {1000 * percentile(gaps, 50):.2f} ms, "
               f"p95 {1000 * percentile(gaps, 95):.2f} ms, p99 {1000 * percentile(gaps, 99):.2f} ms")
+        by_name: dict[str, float] = {}
+        for tid, cpu in threads1.items():
+            name = names.get(tid, "other")
+            by_name[name] = by_name.get(name, 0.0) + cpu - threads0.get(tid, 0.0)
+        print("server CPU per call by thread: " + ", ".join(
+            f"{name} {1000 * cpu / args.calls:.2f} ms"
+            for name, cpu in sorted(by_name.items(), key=lambda kv: -kv[1]) if cpu > 0))
         return 0 if done == args.calls else 1
     finally:
         stop(server)

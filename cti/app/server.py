@@ -34,6 +34,7 @@ from ivr_flows.core.model import Flow
 from ivr_flows.edges.actions import ActionRunner
 from ivr_flows.edges.clock import local_now
 from ivr_flows.edges.links import LinkSigner, make_link_sender
+from ivr_flows.edges.reactor_actions import ReactorActionRunner
 from ivr_flows.edges.sms import OutboxSender, SmsSender, WebhookSender
 from ivr_flows.loading.loader import load_flows_dir
 from ivr_flows.touch.app import create_itr_app
@@ -138,7 +139,11 @@ def _listen_rest(cfg: Config, c: Components, reactor: Any, cti: Any, work_pool: 
                  web_pool: Any, with_asterisk: bool, background: Background) -> None:
     from cti.app.speech import start_speech
 
-    factory = FastAgiFactory(c.flows, c.prompts, c.runner, make_link_sender(c.links, c.sms),
+    # Calls look things up on the reactor (no thread hop per lookup); the touch pages, which
+    # run in WSGI threads, keep the blocking runner (c.runner).
+    actions = ReactorActionRunner(reactor, cfg.backend.base_url)
+    reactor.addSystemEventTrigger("before", "shutdown", actions.close)
+    factory = FastAgiFactory(c.flows, c.prompts, actions, make_link_sender(c.links, c.sms),
                              local_now, reactor, work_pool,
                              on_outcome=calls_log_hook(Path(cfg.data_dir) / "calls.jsonl",
                                                        background.submit),

@@ -82,12 +82,9 @@ class ActionRunner:
         return result
 
     def _call(self, spec: ActionSpec, args: dict[str, str]) -> Result:
-        url = fill_url(spec.url, args)
-        if not url.startswith(("http://", "https://")):
-            url = self.base_url + "/" + url.lstrip("/")
-        body = {k: fill_url(v, args) for k, v in spec.body.items()} if spec.body else None
+        method, url, body = request_of(spec, args, self.base_url)
         try:
-            reply = self.http.request(spec.method, url, json=body, redirect=False,
+            reply = self.http.request(method, url, json=body, redirect=False,
                                       timeout=urllib3.Timeout(total=spec.timeout_s),
                                       preload_content=False)
             try:
@@ -100,21 +97,37 @@ class ActionRunner:
         except HTTPError as exc:
             log.warning("action %s: back-end unreachable: %s", spec.name, type(exc).__name__)
             return Result("error", {"error": "unreachable"})
-        if reply.status == 404:
-            return Result("not_found", {})
-        if not 200 <= reply.status < 300:
-            log.warning("action %s: back-end answered HTTP %d", spec.name, reply.status)
-            return Result("error", {"error": f"http_{reply.status}"})
-        if len(content) > MAX_REPLY_BYTES:
-            return Result("error", {"error": "reply_too_large"})
-        try:
-            data = json.loads(content)
-        except ValueError:
-            log.warning("action %s: back-end reply is not JSON", spec.name)
-            return Result("error", {"error": "bad_reply"})
-        values = {}
-        for var, path in spec.result.items():
-            v = dig(data, path)
-            if v is not None:
-                values[var] = v
-        return Result("ok", values)
+        return interpret(spec, reply.status, content)
+
+
+def request_of(spec: ActionSpec, args: dict[str, str],
+               base_url: str) -> tuple[str, str, dict[str, str] | None]:
+    """The HTTP method, absolute URL and JSON body (or None) of one action call."""
+    url = fill_url(spec.url, args)
+    if not url.startswith(("http://", "https://")):
+        url = base_url + "/" + url.lstrip("/")
+    body = {k: fill_url(v, args) for k, v in spec.body.items()} if spec.body else None
+    return spec.method, url, body
+
+
+def interpret(spec: ActionSpec, status: int, content: bytes) -> Result:
+    """The back-end's answer as a flow ``Result`` (``content``: at most MAX_REPLY_BYTES + 1
+    bytes of the body; one more than the limit means the reply was too large)."""
+    if status == 404:
+        return Result("not_found", {})
+    if not 200 <= status < 300:
+        log.warning("action %s: back-end answered HTTP %d", spec.name, status)
+        return Result("error", {"error": f"http_{status}"})
+    if len(content) > MAX_REPLY_BYTES:
+        return Result("error", {"error": "reply_too_large"})
+    try:
+        data = json.loads(content)
+    except (ValueError, RecursionError):
+        log.warning("action %s: back-end reply is not JSON", spec.name)
+        return Result("error", {"error": "bad_reply"})
+    values = {}
+    for var, path in spec.result.items():
+        v = dig(data, path)
+        if v is not None:
+            values[var] = v
+    return Result("ok", values)

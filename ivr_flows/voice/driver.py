@@ -8,7 +8,11 @@ their answers:
   with the ``Reply`` that Asterisk sent back.
 - ``Work(fn)``: blocking work (prompt synthesis, a self-service action, texting a link); the
   transport runs ``fn()`` (in a thread pool on FastAGI, inline in a classic AGI process) and
-  answers with its return value, or throws its exception into the generator.
+  answers with its return value, or throws its exception into the generator. Work that can
+  run without blocking also carries ``start``: a function that begins it and returns a
+  Twisted ``Deferred``; a transport on the reactor (FastAGI) calls that instead of hopping
+  to a thread, a blocking transport runs ``fn`` (and work with only a ``start`` is an error
+  there).
 
 The FastAGI protocol drives a ``Driver`` with its replies as they arrive, the pyst2 script
 and tests with ``drive_blocking``. A caller who hangs up is ``CallerGone``; a command
@@ -33,8 +37,13 @@ class Send:
 
 @dataclass(frozen=True)
 class Work:
-    fn: Callable[[], Any]
+    fn: Callable[[], Any] | None
     what: str = ""
+    start: Callable[[], Any] | None = None  # -> Deferred; for transports on the reactor
+
+
+class NeedsReactor(RuntimeError):
+    """Work that only runs on the reactor reached a blocking transport."""
 
 
 Request = Send | Work
@@ -68,6 +77,8 @@ def drive_blocking(gen: Driver[T], send: Callable[[str], agi.Reply]) -> T:
         value, error = None, None
         if isinstance(request, Send):
             value = send(request.line)
+        elif request.fn is None:
+            error = NeedsReactor(f"{request.what or 'work'} can only run on the reactor")
         else:
             try:
                 value = request.fn()

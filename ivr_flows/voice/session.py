@@ -74,7 +74,8 @@ MAX_TURNS = 500  # inputs and results per call; a guard against a caller-driven 
 
 
 class Runner(Protocol):
-    def run(self, flow: Flow, act: Act) -> Result: ...
+    """Runs a flow action: ``run(flow, act) -> Result`` blocking (``ActionRunner``) and/or
+    ``start(flow, act) -> Deferred[Result]`` on the reactor (``ReactorActionRunner``)."""
 
 
 Clock = Callable[[Flow], datetime]
@@ -214,7 +215,7 @@ class VoiceSession:
             elif isinstance(effect, Ask):
                 return (yield from self._ask(effect, files, pressed))
             elif isinstance(effect, Act):
-                return (yield from self._work(self._action_job(effect), effect.action))
+                return (yield from self._action(effect))
             elif isinstance(effect, SendLink):
                 return (yield from self._work(self._link_job(state, effect), "send_link"))
             else:
@@ -323,18 +324,25 @@ class VoiceSession:
 
     # -- acting and leaving
 
-    def _action_job(self, act: Act) -> Callable[[], Result]:
+    def _action(self, act: Act) -> Driver[Result]:
+        """A flow action: on the reactor when the runner can (``ReactorActionRunner.start``),
+        else as blocking work."""
         runner, flow = self.runner, self.flow
-        return lambda: runner.run(flow, act)
+        start = getattr(runner, "start", None)
+        run = getattr(runner, "run", None)
+        job = (lambda: run(flow, act)) if run is not None else None
+        begin = (lambda: start(flow, act)) if start is not None else None
+        return (yield from self._work(job, act.action, begin))
 
     def _link_job(self, state: State, link: SendLink) -> Callable[[], Result]:
         send_link, flow = self.send_link, self.flow
         return lambda: send_link(flow, state, link)
 
-    def _work(self, job: Callable[[], Result], what: str) -> Driver[Result]:
-        """Blocking work whose ``Result`` goes back into the interpreter."""
+    def _work(self, job: Callable[[], Result] | None, what: str,
+              start: Callable[[], Any] | None = None) -> Driver[Result]:
+        """Work whose ``Result`` goes back into the interpreter."""
         try:
-            result = yield Work(job, what)
+            result = yield Work(job, what, start)
         except Exception:  # an action must never drop the call: it is an "error" outcome
             log.exception("flow %s: %s failed", self.flow.name, what)
             return Result("error", {})

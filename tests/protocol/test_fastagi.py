@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from twisted.internet import task
+from twisted.internet import defer, task
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
@@ -80,6 +80,22 @@ class FakeRunner:
         return Result("not_found", {})
 
 
+class FakeReactorRunner(FakeRunner):
+    """A runner with only the reactor side (as ``ReactorActionRunner``): ``start`` -> Deferred,
+    answered later by the test, like a reply arriving from the back-end."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pending: list[tuple[Act, defer.Deferred[Result]]] = []
+
+    def start(self, flow: Flow, act: Act) -> defer.Deferred[Result]:
+        d: defer.Deferred[Result] = defer.Deferred()
+        self.pending.append((act, d))
+        return d
+
+    run = None  # type: ignore[assignment]  # nothing blocking to run
+
+
 def no_link(flow: Flow, state: State, link: SendLink) -> Result:
     return Result("error", {})
 
@@ -135,6 +151,30 @@ def test_a_recorded_order_status_call_ends_in_the_agent_queue(h: Harness) -> Non
     assert list(h.factory.outcomes) == [outcome]
     assert h.pool.jobs >= 2  # prompt files and the action ran on the pool
     assert h.reactor.getDelayedCalls() == []  # no timer left behind
+
+
+def test_an_action_on_the_reactor_runs_without_the_pool_and_resumes_the_call(
+        demo_flow: Flow) -> None:
+    h = Harness(demo_flow)
+    runner = FakeReactorRunner()
+    h.factory.runner = runner
+    lines = (RECORDINGS / "order_status_to_agent.txt").read_text(encoding="utf-8").splitlines()
+    env = [raw[2:] for raw in lines if raw.startswith("< agi_") or raw == "< "]
+    for line in env:
+        h.asterisk_says(line)
+    assert h.hotline_said()[0].startswith("STREAM FILE")
+    h.asterisk_says("200 result=49 endpos=8160")  # key 1 during the welcome
+    assert h.hotline_said()[0].startswith("GET DATA")
+    h.asterisk_says("200 result=12345678")  # the order number
+    assert [act for act, _d in runner.pending] == [Act("order_status", {"order_id": "12345678"})]
+    jobs = h.pool.jobs
+    assert h.hotline_said() == []  # the call waits for the back-end, no command in flight
+    runner.pending[0][1].callback(Result("ok", {"order_status": "shipped", "eta_month": "3",
+                                                "eta_day": "5"}))
+    assert h.hotline_said()[0].startswith("STREAM FILE")  # the status is said at once
+    # one pool job since: the prompt files of the result (these fake prompts have no memo);
+    # the action itself has no blocking side at all (run is None), so it cannot have
+    assert h.pool.jobs == jobs + 1
 
 
 @pytest.mark.parametrize("recording, reason", [

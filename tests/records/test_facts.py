@@ -30,6 +30,7 @@ from cti.records.core.events import (
     WrapUp,
     decode,
     identities_of,
+    new_event_id,
 )
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -227,3 +228,20 @@ def test_an_envelope_gets_a_fresh_event_id_unless_given_one() -> None:
     a, b = RecordEvent.of("c", T0, Offered("1")), RecordEvent.of("c", T0, Offered("1"))
     assert a.event_id != b.event_id and len(a.event_id) == 32
     assert RecordEvent.of("c", T0, Offered("1"), event_id="mine").event_id == "mine"
+
+
+def test_a_new_event_from_a_fact_still_gets_the_envelope_checks() -> None:
+    with pytest.raises(EventError) as err:
+        RecordEvent.of("x" * 65, T0, Offered("agent1"))
+    assert err.value.code == "invalid_id"
+    with pytest.raises(EventError) as err:
+        RecordEvent.of("call-1", T0.replace(tzinfo=None), Offered("agent1"))
+    assert err.value.code == "naive_event_time"
+    event = RecordEvent.of("call-1", T0, Offered("agent1"))
+    assert event == RecordEvent("call-1", T0, "offered", {"agent": "agent1"}, event.event_id)
+    assert event.fact == Offered("agent1")
+
+
+def test_event_ids_are_unique_and_fit_the_column() -> None:
+    ids = [new_event_id() for _ in range(10_000)]
+    assert len(set(ids)) == len(ids) and all(len(i) == 32 for i in ids)

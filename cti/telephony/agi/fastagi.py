@@ -252,7 +252,7 @@ class FastAgiFactory(Factory):
                 except StopIteration as stop:
                     done.callback(stop.value)
                     return
-                except BaseException:  # noqa: BLE001 - a bug in a driver: the session fails
+                except Exception:  # noqa: BLE001 - a bug in a driver: that session fails
                     done.errback(Failure())
                     return
                 value, error = None, None
@@ -261,7 +261,17 @@ class FastAgiFactory(Factory):
                         return  # the reply resumes us
                     value = agi.Reply.closed()
                     continue
-                work = deferToThreadPool(self.reactor, self.pool, request.fn)
+                if request.start is not None:  # work that runs on the reactor: no thread hop
+                    try:
+                        work = request.start()
+                    except Exception as exc:  # noqa: BLE001 - thrown into the driver
+                        error = exc
+                        continue
+                elif request.fn is not None:
+                    work = deferToThreadPool(self.reactor, self.pool, request.fn)
+                else:
+                    error = RuntimeError(f"work {request.what!r} has nothing to run")
+                    continue
                 work.addCallbacks(lambda result: advance(result, None),
                                   lambda failure: advance(None, failure.value))
                 return
