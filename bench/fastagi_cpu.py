@@ -12,27 +12,29 @@ Reported: the server's CPU (utime + stime from /proc, all its threads) and the b
 call, calls/s achieved, and the added latency per AGI command (reply sent -> next command
 received). ``--profile`` runs py-spy on the server for the measured part.
 
-    .venv/bin/python -m bench.fastagi_cpu --calls 3000 --concurrency 20
+    .venv/bin/python -m bench.fastagi_cpu --calls 1500 --rate 50
+    .venv/bin/python -m bench.fastagi_cpu --calls 1500 --rate 50 --rounds 3 \
+        --compare before=/path/to/an/older/checkout     # alternating, medians side by side
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import shutil
+import shutil as _shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-
-import re
-import shutil as _shutil
 
 from bench.voice.measure import cpu_seconds, percentile, thread_cpu
 from bench.voice.plan import FASTAGI_PORT, FLOW, LOOPBACK
-from bench.voice.services import start_backend, start_server, stop
+from bench.voice.services import server_env, start_backend, start_server, stop, wait_listening
 from cti.app.config import Config, ensure_secrets
 
 ENV_LINES = [
@@ -126,31 +128,43 @@ def thread_names(pid: int) -> dict[str, str]:
             for m in re.finditer(r'Thread (\d+) \(\w+\): "([^"]+)"', out)}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.fastagi_cpu",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=3000)
-    parser.add_argument("--warmup", type=int, default=200)
-    parser.add_argument("--concurrency", type=int, default=20)
-    parser.add_argument("--rate", type=float, default=0.0,
-                        help="start calls at this rate (calls/s) instead of back to back")
-    parser.add_argument("--numbers", action="store_true",
-                        help="every call from a new phone number (a new customer record each)")
-    parser.add_argument("--profile", metavar="FILE", help="py-spy speedscope profile to FILE")
-    args = parser.parse_args(argv)
-    global NUMBERS
-    NUMBERS = args.numbers
-    work = Path(tempfile.mkdtemp(prefix="hotline-fastagi-cpu-"))
-    cfg = ensure_secrets(replace(Config(), data_dir=str(work / "data")))
-    backend = server = spy = None
+@dataclass
+class Measured:
+    label: str
+    calls: int
+    done: int
+    rate: float
+    server_ms: float
+    backend_ms: float
+    by_thread: dict[str, float]
+    gaps: list[float]
+
+
+def start_server_of(checkout: Path, cfg: Config, log_file: Path) -> subprocess.Popen[bytes]:
+    """``hotline run --no-asterisk`` of another checkout (its own .venv), configured as the
+    bench configures this one's."""
+    with log_file.open("wb") as fh:
+        proc = subprocess.Popen([str(checkout / ".venv" / "bin" / "hotline"), "run",
+                                 "--no-asterisk"], env=server_env(cfg), stdout=fh,
+                                stderr=subprocess.STDOUT, cwd=checkout, start_new_session=True)
+    wait_listening(proc, FASTAGI_PORT, log_file, f"hotline server of {checkout}", 90)
+    return proc
+
+
+def measure(label: str, checkout: Path | None, args: argparse.Namespace,
+            backend: subprocess.Popen[bytes], work: Path) -> Measured:
+    """One server (this checkout's, or ``checkout``'s), warmed up, then ``args.calls`` calls."""
+    cfg = ensure_secrets(replace(Config(), data_dir=str(work / f"data-{label}")))
+    log_file = work / f"server-{label}.log"
+    server = start_server(cfg, log_file) if checkout is None else \
+        start_server_of(checkout, cfg, log_file)
+    spy = None
     try:
-        backend = start_backend(work / "backend.log", work / "access.log")
-        server = start_server(cfg, work / "server.log")
-        asyncio.run(run_calls(args.warmup, args.concurrency, 0))
+        asyncio.run(run_calls(args.warmup, args.concurrency, 0, args.rate))
         time.sleep(0.5)  # the warm-up's records are written
         if args.profile:
             spy = subprocess.Popen(["py-spy", "record", "-p", str(server.pid), "-f", "speedscope",
-                                    "-o", args.profile, "-r", "200", "-t"],
+                                    "-o", f"{args.profile}.{label}", "-r", "200", "-t"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1.0)
         names = thread_names(server.pid)
@@ -165,26 +179,69 @@ def main(argv: list[str] | None = None) -> int:
         if spy is not None:
             spy.send_signal(2)
             spy.wait(timeout=60)
-        how = f"rate {args.rate:g}/s" if args.rate > 0 else f"concurrency {args.concurrency}"
-        print(f"calls {args.calls} (finished with HOTLINE_DONE=1: {done}), {how}, "
-              f"{args.calls / elapsed:.0f} calls/s")
-        print(f"server CPU per call {1000 * (s1 - s0) / args.calls:.2f} ms; back-end "
-              f"{1000 * (b1 - b0) / args.calls:.2f} ms")
-        print(f"added latency per AGI command p50 {1000 * percentile(gaps, 50):.2f} ms, "
-              f"p95 {1000 * percentile(gaps, 95):.2f} ms, p99 {1000 * percentile(gaps, 99):.2f} ms")
-        by_name: dict[str, float] = {}
-        for tid, cpu in threads1.items():
-            name = names.get(tid, "other")
-            by_name[name] = by_name.get(name, 0.0) + cpu - threads0.get(tid, 0.0)
-        print("server CPU per call by thread: " + ", ".join(
-            f"{name} {1000 * cpu / args.calls:.2f} ms"
-            for name, cpu in sorted(by_name.items(), key=lambda kv: -kv[1]) if cpu > 0))
-        return 0 if done == args.calls else 1
     finally:
         stop(server)
-        stop(backend)
         if spy is not None and spy.poll() is None:
             spy.kill()
+    by_name: dict[str, float] = {}
+    for tid, cpu in threads1.items():
+        name = names.get(tid, "other")
+        by_name[name] = by_name.get(name, 0.0) + 1000 * (cpu - threads0.get(tid, 0.0)) / args.calls
+    return Measured(label, args.calls, done, args.calls / elapsed,
+                    1000 * (s1 - s0) / args.calls, 1000 * (b1 - b0) / args.calls, by_name, gaps)
+
+
+def show(m: Measured) -> str:
+    threads = ", ".join(f"{name} {ms:.2f}" for name, ms in
+                        sorted(m.by_thread.items(), key=lambda kv: -kv[1]) if ms > 0.005)
+    return (f"{m.label:>10}: {m.calls} calls ({m.done} done) at {m.rate:.0f}/s; server "
+            f"{m.server_ms:.2f} ms/call [{threads}]; back-end {m.backend_ms:.2f} ms; added "
+            f"latency per command p50/p95/p99 {1000 * percentile(m.gaps, 50):.2f}/"
+            f"{1000 * percentile(m.gaps, 95):.2f}/{1000 * percentile(m.gaps, 99):.2f} ms")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.fastagi_cpu",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=3000)
+    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="start calls at this rate (calls/s) instead of back to back")
+    parser.add_argument("--numbers", action="store_true",
+                        help="every call from a new phone number (a new customer record each)")
+    parser.add_argument("--compare", metavar="LABEL=DIR", action="append", default=[],
+                        help="also measure the server of another checkout (with its own .venv),"
+                             " alternating with this one's; may be repeated")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="rounds of alternation (each measures every server once)")
+    parser.add_argument("--profile", metavar="FILE", help="py-spy speedscope profile to FILE")
+    args = parser.parse_args(argv)
+    global NUMBERS
+    NUMBERS = args.numbers
+    servers: list[tuple[str, Path | None]] = [
+        (label, Path(path).resolve()) for label, _, path in
+        (item.partition("=") for item in args.compare)] + [("this", None)]
+    work = Path(tempfile.mkdtemp(prefix="hotline-fastagi-cpu-"))
+    backend = None
+    results: dict[str, list[Measured]] = {label: [] for label, _ in servers}
+    try:
+        backend = start_backend(work / "backend.log", work / "access.log")
+        for round_no in range(args.rounds):
+            order = servers if round_no % 2 == 0 else servers[::-1]
+            for label, checkout in order:
+                m = measure(label, checkout, args, backend, work)
+                results[label].append(m)
+                print(show(m), flush=True)
+        if len(servers) > 1 or args.rounds > 1:
+            print("median server CPU per call over the rounds:")
+            for label, ms in results.items():
+                med = statistics.median(m.server_ms for m in ms)
+                print(f"  {label:>10}: {med:.2f} ms (rounds: "
+                      f"{', '.join(f'{m.server_ms:.2f}' for m in ms)})")
+        return 0 if all(m.done == m.calls for ms in results.values() for m in ms) else 1
+    finally:
+        stop(backend)
         shutil.rmtree(work, ignore_errors=True)
 
 

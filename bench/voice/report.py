@@ -3,18 +3,79 @@ bench/RESULTS.md (figures, floors, every step, and what was measured how)."""
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import time
 from collections.abc import Sequence
 
 from bench.voice.measure import Cpu, Latency, Step, percentile
-from bench.voice.plan import CLASSIC, FASTAGI, FLOORS, FULL, NATIVE, QUICK, RESULTS, VARIANTS
+from bench.voice.plan import CLASSIC, FASTAGI, FLOORS, NATIVE, RESULTS, VARIANTS, Plan
+from bench.voice.search import (
+    Interval,
+    Outcome,
+    interval,
+    passing_ratio,
+    ratio_bounds,
+)
+
+
+def outcomes(steps: Sequence[Step], variant: str) -> list[Outcome]:
+    return [Outcome(s.rate, s.passed) for s in steps if s.variant == variant]
 
 
 def best_rate(steps: Sequence[Step], variant: str) -> float:
-    passed = [s.rate for s in steps if s.variant == variant and s.passed]
-    return max(passed) if passed else 0.0
+    """The variant's highest passing rate (0.0: none passed)."""
+    return max((o.rate for o in outcomes(steps, variant) if o.passed), default=0.0)
+
+
+def intervals(steps: Sequence[Step], plan: Plan) -> dict[str, Interval]:
+    """Where each variant's maximum lies, from its steps and its search (for the cap)."""
+    return {v.name: interval(plan.classic if v is CLASSIC else plan.fast,
+                             outcomes(steps, v.name)) for v in VARIANTS}
+
+
+def _bound(x: float, digits: int) -> str:
+    return "0" if x == 0 else "∞" if math.isinf(x) else f"{x:.{digits}f}"
+
+
+def ratio_floor(names: tuple[str, str], num: Interval, den: Interval, floor: float,
+                digits: int, unit: str = "") -> str:
+    """A floor line: the ratio of the passing rates against ``floor``, with the interval the
+    ratio of the maxima lies in (num.lo / den.hi .. num.hi / den.lo)."""
+    head = f"- {names[0]} / {names[1]} calls/s (highest passing rates)"
+    for name, iv in zip(names, (num, den), strict=True):
+        if not iv.measured:
+            return f"{head}: not measured, {name} did not run"
+    if not den.lo:
+        return f"{head}: not measured, {names[1]} passed no rate tried"
+    if num.capped and den.capped:
+        return (f"{head} = {num.lo:g} / {den.lo:g}: not measured, both passed the cap of "
+                f"{num.lo:g} calls/s")
+    value = passing_ratio(num, den)
+    low, high = ratio_bounds(num, den)
+    ok = value >= floor
+    undecided = low < floor <= high
+    return (f"{head} = {num.lo:g} / {den.lo:g} = {value:.{digits}f}{unit}; the maxima's ratio "
+            f"lies in {_bound(low, digits)} .. {_bound(high, digits)}{unit} (floor {floor:g}"
+            f"{unit}): {'met' if ok else '**MISSED**'}"
+            + (" (the floor lies inside that interval: within the search's resolution)"
+               if undecided else ""))
+
+
+def search_trace(steps: Sequence[Step], variant: str) -> str:
+    return " ".join(f"{o.rate:g} {'✓' if o.passed else '✗'}" for o in outcomes(steps, variant))
+
+
+def method(plan: Plan) -> list[str]:
+    return [
+        f"How the maxima were found: FastAGI and native {plan.fast.describe()}; "
+        f"{plan.step_s:g} s of calls per step. The two alternate step by step (who goes "
+        "first alternates every round; while both ramp up they run the same rates), and one "
+        "whose search has ended leaves the other to go on alone. pyst2 runs first, alone: "
+        f"{plan.classic.describe()}; {plan.classic_step_s:g} s steps. A variant's maximum lies "
+        "between its highest passing and its lowest failing rate.",
+    ]
 
 
 def cpu_per_call(steps: Sequence[Step], variant: str) -> tuple[float, Cpu]:
@@ -33,8 +94,8 @@ def cpu_per_call(steps: Sequence[Step], variant: str) -> tuple[float, Cpu]:
 
 
 def report(steps: Sequence[Step], lats: Sequence[Latency], command: str, started: float,
-           quick: bool, load_before: float) -> str:
-    rates = {v.name: best_rate(steps, v.name) for v in VARIANTS}
+           plan: Plan, quick: bool, load_before: float) -> str:
+    found = intervals(steps, plan)
     lat = {x.variant: x for x in lats}
     nat = lat.get(NATIVE.name)
     lines = [
@@ -46,8 +107,8 @@ def report(steps: Sequence[Step], lats: Sequence[Latency], command: str, started
         "",
         f"Command: `{command}`",
         "",
-        "| Variant | Max calls/s, 0 failed | CPU/call (Asterisk + AGI children + Hotline +"
-        " back-end) |"
+        "| Variant | Max calls/s with 0 failed or late calls | CPU/call (Asterisk + AGI children"
+        " + Hotline + back-end) |"
         " DTMF->prompt menu p50/p95 | DTMF->prompt after lookup p50/p95 |",
         "|---|---|---|---|---|",
     ]
@@ -58,34 +119,30 @@ def report(steps: Sequence[Step], lats: Sequence[Latency], command: str, started
             else "-"
         coll = f"{percentile(x.collect_ms, 50):.1f} / {percentile(x.collect_ms, 95):.1f} ms" \
             if x else "-"
-        lines.append(f"| {v.label} | {rates[v.name]:g} | {total:.1f} ms ({parts.ast:.1f} + "
+        lines.append(f"| {v.label} | {found[v.name].text} | {total:.1f} ms ({parts.ast:.1f} + "
                      f"{parts.ast_children:.1f} + {parts.server:.1f} + {parts.backend:.1f}) |"
                      f" {menu} | {coll} |")
     lines.append("")
-    fa, na, cl = rates[FASTAGI.name], rates[NATIVE.name], rates[CLASSIC.name]
-    vs_native = fa / na if na else float("nan")
-    vs_classic = fa / cl if cl else float("nan")
+    lines += method(plan)
+    lines += ["", "Searches (rate tried in calls/s, ✓ passed, ✗ failed, in the order run):"]
+    lines += [f"- {v.label}: {search_trace(steps, v.name) or 'not run'}" for v in VARIANTS]
+    lines.append("")
+    fa, na, cl = found[FASTAGI.name], found[NATIVE.name], found[CLASSIC.name]
+    vs_native = passing_ratio(fa, na)
     added: dict[str, float] = {}
     if nat and FASTAGI.name in lat:
         f = lat[FASTAGI.name]
         added["menu"] = percentile(f.menu_ms, 95) - percentile(nat.menu_ms, 95)
         added["lookup"] = percentile(f.collect_ms, 95) - percentile(nat.collect_ms, 95)
-    top = max(fa, na)
-    cap = max(FULL.fast_rates if not quick else QUICK.fast_rates)
 
     def verdict(ok: bool) -> str:
         return "met" if ok else "**MISSED**"
 
     lines += [
         "Floors:",
-        f"- FastAGI / native calls/s = {fa:g} / {na:g} = {vs_native:.2f} (floor "
-        f"{FLOORS['vs_native']}): {verdict(vs_native >= FLOORS['vs_native'])}"
-        + (f"; both reached the highest rate tried ({cap:g}/s), so this is a lower bound on "
-           "neither" if top >= cap and fa == na else ""),
-        f"- FastAGI / pyst2 process-per-call calls/s = {fa:g} / {cl:g} = {vs_classic:.1f}x "
-        f"(floor {FLOORS['vs_classic']:g}x): "
-        + (verdict(vs_classic >= FLOORS["vs_classic"]) if cl else
-           "not measured: pyst2 failed already at the lowest rate tried"),
+        ratio_floor(("FastAGI", "native"), fa, na, FLOORS["vs_native"], 2),
+        ratio_floor(("FastAGI", "pyst2 process-per-call"), fa, cl, FLOORS["vs_classic"], 1,
+                    "x"),
     ]
     for step_name, value in added.items():
         lines.append(f"- p95 added latency vs native, {step_name} step = {value:.1f} ms (floor "
@@ -96,7 +153,8 @@ def report(steps: Sequence[Step], lats: Sequence[Latency], command: str, started
     fa_cpu, fa_parts = cpu_per_call(steps, FASTAGI.name)
     na_cpu, _ = cpu_per_call(steps, NATIVE.name)
     if vs_native < FLOORS["vs_native"] and fa_cpu == fa_cpu and na_cpu == na_cpu:
-        first_fail = next((s for s in steps if s.variant == FASTAGI.name and not s.passed), None)
+        first_fail = next((s for s in steps if s.variant == FASTAGI.name and not s.passed
+                           and s.rate == fa.hi), None)
         lines.append(
             f"- Why the calls/s ratio: CPU per call FastAGI {fa_cpu:.1f} ms (Asterisk "
             f"{fa_parts.ast:.1f}, Hotline server {fa_parts.server:.1f}, back-end "
@@ -151,7 +209,7 @@ What is measured (bench/voice/, its caller from bench/sipp/):
   mean call of 14.9 s (8.5 s late, SIPp's own achieved rate 51/s), which measures how large
   a burst a variant absorbs, not how many calls per second it serves; FastAGI passed 70 with
   a mean call of 8.3 s (that run's full table: git history of this file, 2026-11-29 16:53).
-- Steps are a minute of calls at the rate (15 s for pyst2): long enough that a variant must
+- Steps are a minute of calls at their rate (15 s for pyst2): long enough that a variant must
   keep up with the rate rather than absorb it as a burst. (With 15 s steps, the two runs of
   2026-11-29 16:53 and 17:10 in this file's history, both variants "passed" rates above
   their CPU capacity, native further above it: its late calls lose no key.)
@@ -162,8 +220,25 @@ What is measured (bench/voice/, its caller from bench/sipp/):
   throughput runs the bench instance logs no verbose output, only these lines (the rendered
   after-flow `Verbose(1, ...)` is turned into `Log(NOTICE, ...)` with the same text). For
   FastAGI the server's own record (`<data_dir>/calls.jsonl`: ended=exit, exit kind hangup)
-  must count every call too ("Server done"). Variants alternate at every rate; a variant
-  stops at its first failing rate; pyst2 runs first, with its own smaller rates.
+  must count every call too ("Server done").
+- Each variant's maximum is searched for, not read off a fixed list of rates (bench/voice/
+  search.py, pure and unit-tested; the run's own parameters are in "How the maxima were
+  found" above). A ramp: from a low rate, the rate grows by a fixed factor after every
+  passing step; the first failing step ends it, then bisection (geometric midpoint, whole
+  calls/s) between the highest passing and the lowest failing rate until the two are within
+  5 % (10 % for pyst2, whose floor is far off and whose steps are short). A failure at the
+  very first rate walks down by the same factor first. The result is an interval, "passed
+  118, failed 124: max in [118, 124)"; a ratio of two maxima is then an interval too
+  (lo_a / hi_b .. hi_a / lo_b), and floors are checked on the passing rates. A variant that
+  passes the cap (400 calls/s: 10,000 RTP ports, two per call, calls up to ~12.5 s long
+  when the machine is saturated) reports "max ≥ 400": above it the port range, not the
+  variant, would fail. FastAGI and native alternate step by step (who goes first alternates
+  every round, and while both ramp up they run the same rates); once one's search has ended
+  the other goes on alone. pyst2 runs first, alone, with its own small rates and 15 s steps.
+  `--rates` / `--classic-rates` replace the searches with a fixed list (in order, up to the
+  first failure); `--start-rate` and `--cap` set the FastAGI/native ramp's start and cap.
+  (Until 2026-12 the bench walked a fixed list up to 90 calls/s; on a faster machine both
+  variants passed all of it and the ratio said nothing.)
 - CPU/call: /proc/<pid>/stat deltas over each passing step: Asterisk utime+stime, Asterisk's
   reaped children cutime+cstime (the process-per-call AGI scripts, Python 3.13 in the chroot),
   the Hotline server (reactor + thread pools + its CTI/AMI client; no back-end inside) and the

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from dataclasses import replace
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.sipp import run_load
@@ -42,18 +42,20 @@ from bench.voice.plan import (
     FASTAGI,
     FASTAGI_PORT,
     FLOW,
-    FULL,
     INSTANCE,
     ITR_PORT,
     LOOPBACK,
     NATIVE,
-    QUICK,
     SIP_PORT,
     VARIANTS,
     Variant,
+    plan_for,
 )
+from bench.voice.search import interval, run_search
 from cti.app.config import REPO_ROOT
 from cti.app.sandbox import Sandbox, port_taken
+
+BY_NAME = {v.name: v for v in VARIANTS}
 
 # ---------------------------------------------------------------- the bench
 
@@ -61,14 +63,11 @@ from cti.app.sandbox import Sandbox, port_taken
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.plan = QUICK if args.quick else FULL
-        if getattr(args, "rates", None):
-            self.plan = replace(self.plan, fast_rates=tuple(args.rates))
-        if getattr(args, "classic_rates", None):
-            self.plan = replace(self.plan, classic_rates=tuple(args.classic_rates))
-        if getattr(args, "step_s", None):
-            self.plan = replace(self.plan, step_s=float(args.step_s),
-                                classic_step_s=float(args.step_s))
+        self.plan = plan_for(quick=args.quick, rates=getattr(args, "rates", None),
+                             classic_rates=getattr(args, "classic_rates", None),
+                             step_s=getattr(args, "step_s", None),
+                             start_rate=getattr(args, "start_rate", None),
+                             cap=getattr(args, "cap", None))
         self.variants = set(getattr(args, "variants", None) or (v.name for v in VARIANTS))
         self.work = Path(tempfile.mkdtemp(prefix="hotline-voice-bench-"))
         self.data_dir = CACHE / "data"
@@ -286,29 +285,34 @@ class Bench:
             f"{k} {v:.2f} s" for k, v in sorted(spent.items(), key=lambda x: -x[1]) if v))
 
     def throughput(self) -> list[Step]:
+        """Every variant's search for its maximum (bench/voice/search.py): pyst2 first and
+        alone, then FastAGI and native alternating step by step. Returns every step run."""
         steps: list[Step] = []
         self.start_asterisk(verbose=False)
         self.settle()
+
+        def trial(seconds: float) -> Callable[[str, float], bool]:
+            def run(name: str, rate: float) -> bool:
+                steps.append(self.step(BY_NAME[name], rate, seconds))
+                return steps[-1].passed
+            return run
+
         # pyst2 first: its steps are small and it must not start on the backlog of a failed
         # FastAGI/native step at 100 calls/s.
-        log("throughput: pyst2 process-per-call AGI (smaller steps)")
-        for rate in self.plan.classic_rates if CLASSIC.name in self.variants else ():
-            st = self.step(CLASSIC, rate, self.plan.classic_step_s)
-            steps.append(st)
-            if not st.passed:
-                break
-        log("throughput: FastAGI vs native, alternating at each rate")
-        alive = {FASTAGI.name: FASTAGI.name in self.variants,
-                 NATIVE.name: NATIVE.name in self.variants}
-        for i, rate in enumerate(self.plan.fast_rates):
-            order = (FASTAGI, NATIVE) if i % 2 == 0 else (NATIVE, FASTAGI)
-            for v in order:
-                if alive[v.name]:
-                    st = self.step(v, rate, self.plan.step_s)
-                    steps.append(st)
-                    alive[v.name] = st.passed
-            if not any(alive.values()):
-                break
+        phases = (({CLASSIC.name: self.plan.classic}, self.plan.classic_step_s,
+                   "pyst2 process-per-call AGI"),
+                  ({v.name: self.plan.fast for v in (FASTAGI, NATIVE)}, self.plan.step_s,
+                   "FastAGI vs native, alternating"))
+        for searches, seconds, title in phases:
+            chosen = {k: v for k, v in searches.items() if k in self.variants}
+            if not chosen:
+                continue
+            method = next(iter(chosen.values())).describe()
+            log(f"throughput: {title}, {seconds:g} s steps, {method}")
+            tried = run_search(chosen, trial(seconds))
+            for name, outcomes in tried.items():
+                log(f"  {name}: {interval(chosen[name], outcomes).text} "
+                    f"({len(outcomes)} steps)")
         return steps
 
     # -- latency
