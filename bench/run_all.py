@@ -1,6 +1,6 @@
 """Every benchmark in sequence, each with its default (full) settings: ``make bench``.
 
-    .venv/bin/python -m bench.run_all                  # all of them (the voice bench: ~15 min)
+    .venv/bin/python -m bench.run_all                  # all of them (the voice bench: ~30 min)
     .venv/bin/python -m bench.run_all routing records  # some of them, in this order
 
 Each runs as its own process (``python -m bench.NAME``), as its documented command does, and
