@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeAlias
+from typing import Any, ClassVar, Self, TypeAlias
 
 from cti.records.core.fields import (
     EventError,
@@ -199,8 +199,10 @@ class Queued:
 
 
 @dataclass(frozen=True)
-class Offered:
-    KIND: ClassVar[str] = "offered"
+class _AgentFact:
+    """A fact that names only the agent it is about (offered, connected)."""
+
+    KIND: ClassVar[str] = ""
     agent: str
 
     def __post_init__(self) -> None:
@@ -210,8 +212,13 @@ class Offered:
         return {"agent": self.agent}
 
     @classmethod
-    def from_data(cls, data: Mapping[str, Any]) -> Offered:
+    def from_data(cls, data: Mapping[str, Any]) -> Self:
         return cls(as_text(data.get("agent")))
+
+
+@dataclass(frozen=True)
+class Offered(_AgentFact):
+    KIND: ClassVar[str] = "offered"
 
 
 @dataclass(frozen=True)
@@ -235,19 +242,8 @@ class OfferOutcome:
 
 
 @dataclass(frozen=True)
-class Connected:
+class Connected(_AgentFact):
     KIND: ClassVar[str] = "connected"
-    agent: str
-
-    def __post_init__(self) -> None:
-        check_text(self, self.KIND, ("agent",))
-
-    def to_data(self) -> dict[str, Any]:
-        return {"agent": self.agent}
-
-    @classmethod
-    def from_data(cls, data: Mapping[str, Any]) -> Connected:
-        return cls(as_text(data.get("agent")))
 
 
 @dataclass(frozen=True)
