@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
+from bench.speech_audio import ko_model_dir, missing_parts
 from cti.app.config import Config, SpeechConfig
 from cti.app.speech import start_speech
 from cti.telephony.audiosocket.server import AudioSocketFactory
 from ivr_flows.loading.loader import load_flow_file
-from tests.speech.support import ko_model_dir, missing_parts
 
 FLOW = Path(__file__).resolve().parents[1] / "flows" / "speech_ko.yaml"
 

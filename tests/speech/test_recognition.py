@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.speech_audio import deterministic_model, missing_parts
+from bench.speech_corpus import GRAMMARS, Utterance, phone_pcm, utterances
 from ivr_flows.voice.speech import Heard, LoadedModel, SpeechModels, build_grammar
-from tests.speech.corpus import GRAMMARS, Utterance, phone_pcm, utterances
-from tests.speech.support import deterministic_model, missing_parts
 
 pytestmark = pytest.mark.speech
 ACCURACY_FLOOR = 0.45  # measured 38/69 = 0.55 (bench/RESULTS.md); espeak-ng is a poor stand-in
