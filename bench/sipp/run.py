@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import logging
+import os
 import shlex
 import shutil
 import socket
@@ -61,25 +62,33 @@ def free_port(kind: int = socket.SOCK_DGRAM) -> int:
         return int(sock.getsockname()[1])
 
 
+# SIPp's own RTP ports come from a band of their own: below the kernel's ephemeral range
+# (32768+, where every client socket and ``free_port`` land, so a port found free there can
+# be taken again before SIPp binds it) and clear of the Asterisk RTP ranges the tests and
+# the bench configure (10000-12000, 20000-20999, 23000-23399, 30000-39999). Each process
+# walks the band from a pid-derived start, so parallel runs rarely probe the same slot.
+MEDIA_BAND = (24000, 29996)
+_media_next = MEDIA_BAND[0] + (os.getpid() * 4) % (MEDIA_BAND[1] - MEDIA_BAND[0])
+
+
 def free_media_port() -> int:
-    """An even port whose next three (RTP/RTCP, video) are free too."""
-    for _ in range(50):
-        port = free_port()
-        base = port - port % 2
-        if base < 1024:
-            continue
+    """An even port whose next three (RTP/RTCP, video) are free too, from ``MEDIA_BAND``."""
+    global _media_next
+    low, high = MEDIA_BAND
+    for _ in range((high - low) // 4):
+        base = _media_next - _media_next % 4
+        _media_next = low if base + 4 > high else base + 4
+        socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(4)]
         try:
-            socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(4)]
-            try:
-                for i, sock in enumerate(socks):
-                    sock.bind((LOOPBACK, base + i))
-            finally:
-                for sock in socks:
-                    sock.close()
+            for i, sock in enumerate(socks):
+                sock.bind((LOOPBACK, base + i))
         except OSError:
             continue
+        finally:
+            for sock in socks:
+                sock.close()
         return base
-    raise RuntimeError("no free media port range on 127.0.0.1")
+    raise RuntimeError(f"no free media port range in {low}-{high} on 127.0.0.1")
 
 
 def _base_args(scenario: Path, workdir: Path, *, calls: int, timeout_s: int) -> list[str]:
@@ -108,7 +117,39 @@ def _check_service(service: str) -> str:
     return service
 
 
-def _run(args: list[str], work: Path, timeout_s: int) -> SippResult:
+BIND_RETRIES = 3
+
+
+def _bind_failed(result: SippResult) -> bool:
+    """SIPp gave up at once because a port it was given was taken meanwhile."""
+    text = result.stderr + result.errors
+    return result.returncode != 0 and result.seconds < 2 and "Address already in use" in text
+
+
+def _fresh_ports(args: list[str]) -> list[str]:
+    args = list(args)
+    args[args.index("-cp") + 1] = str(free_port())
+    args[args.index("-mp") + 1] = str(free_media_port())
+    return args
+
+
+def _run(args: list[str], work: Path, timeout_s: int, *, fixed_port: bool = False) -> SippResult:
+    """Run SIPp to its end; a start that failed on a taken port is retried on fresh ports
+    (up to ``BIND_RETRIES`` times; the ``-p`` port too unless the caller fixed it)."""
+    for attempt in range(BIND_RETRIES + 1):
+        result = _run_once(args, work, timeout_s)
+        if attempt == BIND_RETRIES or not _bind_failed(result):
+            return result
+        log.warning("sipp could not bind its ports (%s); retrying on fresh ones",
+                    result.errors.strip().splitlines()[-1:] or result.stderr[-200:])
+        args = _fresh_ports(args)
+        if not fixed_port:
+            args[args.index("-p") + 1] = str(free_port())
+        (work / "errors.log").unlink(missing_ok=True)
+    raise AssertionError("unreachable")
+
+
+def _run_once(args: list[str], work: Path, timeout_s: int) -> SippResult:
     log.info("sipp: %s", " ".join(args))
     start = time.monotonic()
     limit = timeout_s + KILL_GRACE_S
@@ -211,20 +252,39 @@ class Uas:
         self._args = args
         self._timeout_s = timeout_s
         self._proc: subprocess.Popen[str] | None = None
+        self._early: SippResult | None = None  # a start that failed other than on a port
         self._start = 0.0
 
     def start(self) -> Uas:
-        log.info("sipp uas: %s", " ".join(self._args))
-        self._start = time.monotonic()
-        self._proc = subprocess.Popen(
-            self._args, cwd=self.work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        time.sleep(0.3)  # let it bind
+        """Start the phone; if it exits at once on a taken RTP or control port, start it
+        again on fresh ones (its SIP port stays: agents' contacts point at it)."""
+        for attempt in range(BIND_RETRIES + 1):
+            log.info("sipp uas: %s", " ".join(self._args))
+            self._start = time.monotonic()
+            self._proc = subprocess.Popen(
+                self._args, cwd=self.work, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                text=True,
+            )
+            time.sleep(0.3)  # let it bind
+            if self._proc.poll() is None or attempt == BIND_RETRIES:
+                return self
+            out, err = self._proc.communicate()
+            errors_file = self.work / "errors.log"
+            errors = errors_file.read_text(errors="replace") if errors_file.exists() else ""
+            early = SippResult(self._proc.returncode, out, err, errors, 0.3)
+            if not _bind_failed(early):
+                self._early = early
+                return self
+            errors_file.unlink(missing_ok=True)
+            self._args = _fresh_ports(self._args)
         return self
 
     def wait(self, timeout_s: float | None = None) -> SippResult:
         """Wait for SIPp to finish (it exits after its calls); kill it (our pid) if it hangs."""
         assert self._proc is not None
+        if self._early is not None:
+            self._tmp.cleanup()
+            return self._early
         try:
             out, err = self._proc.communicate(timeout=timeout_s or self._timeout_s + 15)
         except subprocess.TimeoutExpired:
