@@ -43,3 +43,33 @@ def ensure_admin(session_factory: SessionFactory, data_dir: str | Path) -> str |
     os.replace(tmp, final)  # only once the user exists does the file show this password
     log.info("created console user %r; its password is in %s", ADMIN, final)
     return password
+
+
+DEMO_AGENTS_FILE = "agent-passwords.txt"
+
+
+def ensure_demo_agents(session_factory: SessionFactory, data_dir: str | Path,
+                       agents: tuple[str, ...]) -> list[str]:
+    """The demo: one desktop user per configured agent (username = agent id, role agent,
+    linked), random passwords appended to ``<data_dir>/agent-passwords.txt`` (mode 0600).
+    Agents that already have a user are left alone. Returns the usernames created."""
+    from cti.records.users import UserError, link_agent
+
+    data = Path(data_dir)
+    data.mkdir(parents=True, exist_ok=True)
+    made = []
+    for agent in agents:
+        password = secrets.token_urlsafe(12)
+        try:
+            create_user(session_factory, agent, password, role="agent")
+            link_agent(session_factory, agent, agent)
+        except UserError:
+            continue  # already there (or not a valid username): nothing to do
+        fd = os.open(data / DEMO_AGENTS_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a") as fh:
+            fh.write(f"{agent} {password}\n")
+        made.append(agent)
+    if made:
+        log.info("created desktop users %s; their passwords are in %s", ", ".join(made),
+                 data / DEMO_AGENTS_FILE)
+    return made

@@ -15,6 +15,7 @@ LOOPBACK = "127.0.0.1"
 INSTANCE = "bench"
 SIP_PORT, AMI_PORT, FASTAGI_PORT = 17060, 17038, 17573
 ITR_PORT, CONSOLE_PORT, BACKEND_PORT, CTI_API_PORT = 17080, 17090, 17081, 17070
+CHAT_PORT = 17088
 RTP_START, RTP_END = 30000, 39999
 # The highest rate a search tries: two RTP ports (RTP + RTCP) per concurrent call, and a call
 # lasts 6.4 s on an idle machine, ~8 s in a passing step near a variant's maximum and up to

@@ -15,6 +15,7 @@ from bench.voice.plan import (
     AMI_PORT,
     BACKEND_PORT,
     BACKEND_URL,
+    CHAT_PORT,
     CONSOLE_PORT,
     CTI_API_PORT,
     FASTAGI_DID,
@@ -79,6 +80,7 @@ def server_env(cfg: Config) -> dict[str, str]:
         "HOTLINE_ASTERISK_SIP_PORT": str(SIP_PORT),
         "HOTLINE_ASTERISK_DIDS": f"{FASTAGI_DID}={FLOW}",
         "HOTLINE_CTI_API_PORT": str(CTI_API_PORT),  # the agent API
+        "HOTLINE_CHAT_PORT": str(CHAT_PORT),  # chat and the agent desktop
     }
 
 

@@ -25,6 +25,9 @@ AGENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 REASON = re.compile(r"[a-z][a-z0-9_]{0,31}")
 CODE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 MAX_NOTES = 2000
+# NUL and the other C0 controls but tab and line breaks: no keyboard types them, PostgreSQL
+# refuses NUL; a client that sends them has a bug worth a clear answer
+NOTES_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 MAX_CHATS = 20
 
 ErrorKind = Literal["not_found", "invalid", "conflict"]
@@ -83,8 +86,11 @@ class AgentDesk:
         self.check_agent(agent_id)
         return self._act("logout", agent_id, e.AgentLoggedOut(agent_id))
 
-    def wrap_up(self, agent_id: str, code: object, notes: object = "") -> AgentView:
-        """End after-call work; the code and notes land on the contact the agent last had.
+    def wrap_up(self, agent_id: str, code: object, notes: object = "", *,
+                contact: str = "", record: bool = True) -> AgentView:
+        """End after-call work: of ``contact`` (an agent with several chats wraps each up on
+        its own), else of everything; the code and notes land on that contact, else on the
+        one the agent last had (``record=False``: the caller records them itself).
         Refused by the engine (no wrap-up in progress): nothing is recorded."""
         self.check_agent(agent_id)
         if not isinstance(code, str) or not CODE.fullmatch(code):
@@ -92,10 +98,14 @@ class AgentDesk:
         if not isinstance(notes, str) or len(notes) > MAX_NOTES:
             raise AgentError("invalid", "bad_notes",
                              f"notes are text of at most {MAX_NOTES} chars")
-        contact = self.gateway.last_contact(agent_id)
-        view = self._act("wrap-up", agent_id, e.WrapUpEnded(agent_id))
-        if contact is not None:
-            self.gateway.record(contact, WrapUp(agent_id, code, notes))
+        if NOTES_CONTROL.search(notes):
+            raise AgentError("invalid", "bad_notes",
+                             "notes must not contain NUL or other control characters "
+                             "(tabs and line breaks are fine)")
+        about = contact or self.gateway.last_contact(agent_id)
+        view = self._act("wrap-up", agent_id, e.WrapUpEnded(agent_id, contact))
+        if about is not None and record:
+            self.gateway.record(about, WrapUp(agent_id, code, notes))
         return view
 
     # ------------------------------------------------------------------ checks

@@ -102,19 +102,27 @@ def _asterisk_render(args: argparse.Namespace) -> int:
 def _add_user(args: argparse.Namespace) -> int:
     from cti.records.db import make_session_factory
     from cti.records.migrate import upgrade
-    from cti.records.users import UserError, create_user
+    from cti.records.users import UserError, create_user, link_agent
 
     cfg = load_config(args.config)
     password = args.password_stdin and sys.stdin.readline().rstrip("\n")
     if not password:
         password = getpass.getpass(f"password for {args.username}: ")
+    if (args.role == "agent") != bool(args.agent):
+        print("hotline admin add-user: an agent user needs --agent AGENT_ID (and only an agent"
+              " user takes one)", file=sys.stderr)
+        return 2
     upgrade(cfg.db_url)
+    sf = make_session_factory(cfg.db_url)
     try:
-        create_user(make_session_factory(cfg.db_url), args.username, password, role=args.role)
+        create_user(sf, args.username, password, role=args.role)
+        if args.agent:
+            link_agent(sf, args.username, args.agent)
     except UserError as exc:
         print(f"hotline admin add-user: {exc.message} ({exc.code})", file=sys.stderr)
         return 1
-    print(f"user {args.username!r} created")
+    linked = f", signs in to the agent desktop as {args.agent}" if args.agent else ""
+    print(f"user {args.username!r} created{linked}")
     return 0
 
 
@@ -200,9 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     admin = sub.add_parser("admin", help="console users").add_subparsers(
         dest="admin_command", required=True)
-    add = admin.add_parser("add-user", help="create a console user")
+    add = admin.add_parser("add-user", help="create a console user (or an agent's desktop user)")
     add.add_argument("username")
-    add.add_argument("--role", default="supervisor", choices=["supervisor", "admin"])
+    add.add_argument("--role", default="supervisor", choices=["supervisor", "admin", "agent"])
+    add.add_argument("--agent", default="", help="the agent id an agent user works as")
     add.add_argument("--password-stdin", action="store_true")
     add.set_defaults(func=_add_user)
     return p

@@ -64,6 +64,11 @@ class FastAgiConfig:
     host: str = "127.0.0.1"
     port: int = 4573
     backlog: int = 1024
+    # Who may connect: Asterisk's addresses or networks (env form "127.0.0.1,10.1.2.0/24");
+    # any other address is closed unread. With host = "0.0.0.0", list the Asterisk servers.
+    allowed_hosts: tuple[str, ...] = ("127.0.0.1", "::1")
+    max_connections: int = 500  # calls in a flow or a queue at once; more are closed at once
+    env_timeout_s: float = 5.0  # a connection that has not sent its AGI environment: closed
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,35 @@ class CtiConfig:
 
 
 @dataclass(frozen=True)
+class ChatConfig:
+    """Chat and the agent desktop: one web site (pages + WebSocket ``/ws``) on ``host``:``port``
+    (docs/REALTIME.md). Chats join ``queue`` with ``skills``; they are open while ``flow``'s
+    ``schedule`` is open and an agent is staffed (``ignore_hours`` is the demo switch that
+    keeps the hours open, whatever the clock says)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8088
+    public_url: str = ""  # e.g. https://chat.example.com (default http://host:port)
+    allowed_origins: tuple[str, ...] = ()  # merchant pages that may frame the chat panel
+    merchant_secret: str = ""  # verifies merchant-signed identities; "" = none accepted
+    queue: str = "service"
+    skills: str = "general:1"
+    flow: str = "demo_400"
+    schedule: str = "agents"
+    ignore_hours: bool = False
+    max_file_bytes: int = 5 * 1024 * 1024
+    wrap_up_codes: tuple[str, ...] = ("resolved", "follow_up", "complaint", "sales",
+                                      "no_answer_needed")
+    max_frame_bytes: int = 16384
+    frames_per_s: int = 10
+    max_connections: int = 5000
+
+    @property
+    def origin(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+@dataclass(frozen=True)
 class SpeechConfig:
     """"Say it or press it" at menus with ``speech: true`` (ivr_flows/voice/speech.py).
 
@@ -135,6 +169,7 @@ class Config:
     sms: SmsConfig = field(default_factory=SmsConfig)
     cti: CtiConfig = field(default_factory=CtiConfig)
     speech: SpeechConfig = field(default_factory=SpeechConfig)
+    chat: ChatConfig = field(default_factory=ChatConfig)
 
     @property
     def db_url(self) -> str:

@@ -85,11 +85,13 @@ def build(cfg: Config, *, with_console: bool = True) -> Components:
     console_app = None
     if with_console:
         from web_admin.app import create_console_app
-        from web_admin.bootstrap import ensure_admin
+        from web_admin.bootstrap import ensure_admin, ensure_demo_agents
 
         if ensure_admin(session_factory, cfg.data_dir) is not None:
             log.warning("created console user 'admin'; its password is in %s",
                         Path(cfg.data_dir) / "admin-password.txt")
+        if cfg.backend.demo:  # the demo's agents get desktop users (README: trying it)
+            ensure_demo_agents(session_factory, cfg.data_dir, cfg.asterisk.agents)
         console_app = create_console_app(cfg, session_factory=session_factory,
                                           flows_dir=cfg.flows_dir)
     backend_app = create_demo_backend() if cfg.backend.demo else None
@@ -130,6 +132,8 @@ def serve(cfg: Config, *, with_asterisk: bool = True) -> int:
             started.callback(pool.stop)
         cti, writer = start_cti(cfg, c, reactor, background)
         started.callback(writer.close, timeout=10.0)
+        chat = start_chat(cfg, c, reactor, cti, web_pool)
+        started.callback(chat.journal.close, timeout=10.0)
         _listen_rest(cfg, c, reactor, cti, work_pool, web_pool, with_asterisk, background)
         reactor.run()
     return 0
@@ -148,7 +152,10 @@ def _listen_rest(cfg: Config, c: Components, reactor: Any, cti: Any, work_pool: 
                              on_outcome=calls_log_hook(Path(cfg.data_dir) / "calls.jsonl",
                                                        background.submit),
                              after_flow=cti.voice_entry.after_flow,
-                             speech=start_speech(cfg, c.flows, reactor))
+                             speech=start_speech(cfg, c.flows, reactor),
+                             max_connections=cfg.fastagi.max_connections,
+                             env_timeout_s=cfg.fastagi.env_timeout_s,
+                             allowed_hosts=cfg.fastagi.allowed_hosts)
     listen_fastagi(reactor, factory, cfg.fastagi.host, cfg.fastagi.port, cfg.fastagi.backlog)
     _web(reactor, web_pool, c.itr_app, cfg.itr.host, cfg.itr.port)
     if c.console_app is not None:
@@ -163,9 +170,10 @@ def _listen_rest(cfg: Config, c: Components, reactor: Any, cti: Any, work_pool: 
         reactor.addSystemEventTrigger("before", "shutdown", stop_sandbox, cfg)
     start_ami(cfg, cti, reactor)
 
-    log.info("Hotline is up: touch menu http://%s:%d/  console http://%s:%d/  FastAGI %s:%d",
-             cfg.itr.host, cfg.itr.port, cfg.console.host, cfg.console.port,
-             cfg.fastagi.host, cfg.fastagi.port)
+    log.info("Hotline is up: touch menu http://%s:%d/  console http://%s:%d/  FastAGI %s:%d  "
+             "chat %s/chat/  agent desktop %s/desk/", cfg.itr.host, cfg.itr.port,
+             cfg.console.host, cfg.console.port, cfg.fastagi.host, cfg.fastagi.port,
+             cfg.chat.origin, cfg.chat.origin)
     if with_asterisk and cfg.asterisk.sandbox:
         log.info("call it: SIP to %s@%s:%d (e.g. sipp -sn uac ... or a softphone)",
                  next(iter(cfg.asterisk.dids), "?"), cfg.asterisk.sip_host, cfg.asterisk.sip_port)
@@ -203,6 +211,21 @@ def start_cti(cfg: Config, c: Components, reactor: Any,
     reactor.addSystemEventTrigger("before", "shutdown", store.save)
     reactor.addSystemEventTrigger("before", "shutdown", cti.service.stop)
     return cti, writer
+
+
+def start_chat(cfg: Config, c: Components, reactor: Any, cti: Any, web_pool: Any) -> Any:
+    """Chat and the agent desktop (cti/app/chat_wiring.py): the realtime site on
+    ``[chat] host:port``; conversations open at the last stop are queued again."""
+    from cti.app.chat_wiring import build_chat, listen_chat, restore_open_chats
+
+    parts = build_chat(cfg, c.flows, reactor, cti, c.session_factory, web_pool)
+    try:
+        listen_chat(cfg, parts, reactor, web_pool)
+        restore_open_chats(parts, c.session_factory)
+    except Exception:
+        parts.journal.close(timeout=5.0)
+        raise
+    return parts
 
 
 def close_interrupted_calls(session_factory: Any, service: Any) -> int:

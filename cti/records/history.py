@@ -186,8 +186,9 @@ def open_interactions(session: Session, channel: str | None = None) -> list[str]
     """Ids of interactions that started and never ended (e.g. calls cut by a CTI restart)."""
     from cti.records.models import Interaction
 
-    query = select(Interaction.id).where(Interaction.ended_at.is_(None),
-                                         Interaction.started_at.is_not(None))
+    query = select(Interaction.id).where(
+        Interaction.ended_at.is_(None), Interaction.started_at.is_not(None)
+    )
     if channel is not None:
         query = query.where(Interaction.channel == channel)
     return list(session.scalars(query.order_by(Interaction.started_at)))

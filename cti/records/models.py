@@ -9,6 +9,9 @@ Every change comes with a migration in ``migrations/versions``.
   (call, chat, ITR session, web session, callback), idempotent on ``event_id``.
 - ``interactions``: one row per interaction, *derived* from its events (see ``store.py`` and
   the pure ``core/projection.py``).
+- ``chat_conversations`` / ``chat_messages`` / ``chat_files``: the durable chat transcript, the
+  only place chat messages live (see ``chat.py``); a conversation's id is also the id of its
+  interaction (channel ``chat``), whose row comes from the record events like a call's.
 """
 
 from __future__ import annotations
@@ -42,7 +45,11 @@ IDENTITY_KINDS = ("phone", "account", "chat", "email")
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a real 64-bit key.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
-ROLES = ("supervisor", "admin")
+ROLES = ("supervisor", "admin", "agent")
+CONSOLE_ROLES = ("supervisor", "admin")  # may sign in to the console; agents use the desktop
+CHAT_STATES = ("open", "ended")
+CHAT_SENDERS = ("customer", "agent", "system")
+CHAT_KINDS = ("text", "file", "system")
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -77,10 +84,11 @@ class Base(DeclarativeBase):
 
 
 class User(Base):
-    """A console user (supervisor or admin)."""
+    """A console user (supervisor or admin), or an agent signing in to the desktop: an agent
+    user names the routing engine's agent it is (``agent_id``)."""
 
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint("role IN ('supervisor', 'admin')", name="role"),)
+    __table_args__ = (CheckConstraint("role IN ('supervisor', 'admin', 'agent')", name="role"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(32), unique=True)
@@ -88,6 +96,7 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    agent_id: Mapped[str | None] = mapped_column(String(64), unique=True)
 
 
 class Customer(Base):
@@ -173,3 +182,80 @@ class InteractionEvent(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     type: Mapped[str] = mapped_column(String(32))
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class ChatConversation(Base):
+    """One chat; ``last_seq`` is the seq of its latest message (the next one gets
+    ``last_seq + 1``, allocated with the row locked: see ``chat.append_many``)."""
+
+    __tablename__ = "chat_conversations"
+    __table_args__ = (CheckConstraint("state IN ('open', 'ended')", name="state"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    visitor: Mapped[str] = mapped_column(String(64), index=True)
+    customer_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("customers.id"))
+    state: Mapped[str] = mapped_column(String(16), default="open", server_default="open")
+    last_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    lang: Mapped[str] = mapped_column(String(8))
+
+
+class ChatMessage(Base):
+    """One stored message. ``(conversation_id, seq)`` is its place in the conversation (the
+    unique index also serves every read by conversation, so there is no separate one);
+    ``(conversation_id, sender, client_id)`` makes a resend of the same client message id
+    recognisable."""
+
+    __tablename__ = "chat_messages"
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "seq", name="uq_chat_messages_conversation_id_seq"),
+        UniqueConstraint(
+            "conversation_id", "sender", "client_id", name="uq_chat_messages_conversation_id_cid"
+        ),
+        CheckConstraint("sender IN ('customer', 'agent', 'system')", name="sender"),
+        CheckConstraint("kind IN ('text', 'file', 'system')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(String(64), ForeignKey("chat_conversations.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    sender: Mapped[str] = mapped_column(String(16))
+    author: Mapped[str] = mapped_column(String(64))
+    client_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(8))
+    body: Mapped[str] = mapped_column(Text)
+    attachment: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ChatFile(Base):
+    """An uploaded attachment; ``path`` is relative to the data directory (the file itself is
+    on disk, written by the upload handler)."""
+
+    __tablename__ = "chat_files"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("chat_conversations.id"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    path: Mapped[str] = mapped_column(String(512))
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DeskSession(Base):
+    """A signed-in agent desktop: the SHA-256 of the cookie's random token (never the token).
+    Signing out deletes the row (cti/records/desk_sessions.py)."""
+
+    __tablename__ = "desk_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer, ForeignKey("users.id"), index=True)
+    agent_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    address: Mapped[str] = mapped_column(String(64), default="")

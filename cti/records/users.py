@@ -1,6 +1,10 @@
 """Console users: create one, authenticate one. Functions take a session factory and return
 plain ``UserInfo`` dataclasses, never ORM objects.
 
+Roles: ``supervisor`` and ``admin`` sign in to the console; ``agent`` users sign in to the
+agent desktop only, and are linked to the routing engine's agent they are (``link_agent``).
+``authenticate`` takes the roles the caller's door admits (the console's by default).
+
 Passwords are hashed with Argon2id (argon2-cffi); a hash made with older parameters is
 re-hashed the next time its password is verified. A failed login does the same work whether
 or not the user exists, and says nothing about which part was wrong.
@@ -10,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from cti.records.db import SessionFactory
-from cti.records.models import ROLES, User
+from cti.records.models import CONSOLE_ROLES, ROLES, User
 
 USERNAME = re.compile(r"^[a-z][a-z0-9_.-]{1,31}$")
 MIN_PASSWORD = 10
@@ -55,6 +60,14 @@ class UsernameTaken(UserError):
     code = "username_taken"
 
 
+class InvalidAgent(UserError):
+    code = "invalid_agent"
+
+
+class AgentTaken(UserError):
+    code = "agent_taken"
+
+
 @dataclass(frozen=True)
 class UserInfo:
     id: int
@@ -62,6 +75,7 @@ class UserInfo:
     role: str
     active: bool
     created_at: datetime
+    agent_id: str | None = None  # set for (and only used for) role "agent"
 
     @property
     def is_admin(self) -> bool:
@@ -69,7 +83,14 @@ class UserInfo:
 
 
 def _info(user: User) -> UserInfo:
-    return UserInfo(user.id, user.username, user.role, user.active, user.created_at)
+    return UserInfo(user.id, user.username, user.role, user.active, user.created_at, user.agent_id)
+
+
+def agent_of(user: UserInfo) -> str | None:
+    """The agent id a desktop user acts as: only an active user of role ``agent`` has one."""
+    if user.role != "agent" or not user.active:
+        return None
+    return user.agent_id
 
 
 def normalize_username(username: str) -> str:
@@ -150,8 +171,11 @@ def authenticate(
     password: str,
     *,
     hasher: PasswordHasher = DEFAULT_HASHER,
+    roles: Collection[str] = CONSOLE_ROLES,
 ) -> UserInfo | None:
-    """The active user with this name and password, or None (whatever was wrong)."""
+    """The active user with this name and password and one of ``roles``, or None (whatever
+    was wrong). The default admits the console's roles: an agent cannot sign in there; the
+    desktop passes ``roles=("agent",)``."""
     name = normalize_username(username)
     if not USERNAME.match(name) or len(password) > MAX_PASSWORD:
         _verify(hasher, _dummy_hash(hasher), password[:MAX_PASSWORD])
@@ -165,6 +189,8 @@ def authenticate(
             return None
         if hasher.check_needs_rehash(user.password_hash):
             user.password_hash = hasher.hash(password)
+        if user.role not in roles:
+            return None
         return _info(user)
 
 
@@ -187,3 +213,28 @@ def set_active(session_factory: SessionFactory, username: str, active: bool) -> 
             return None
         user.active = active
         return _info(user)
+
+
+def link_agent(session_factory: SessionFactory, username: str, agent_id: str) -> UserInfo | None:
+    """Link the ``agent`` user ``username`` to the routing engine's agent ``agent_id`` (one
+    user per agent); None if there is no such user."""
+    if not agent_id or len(agent_id) > 64 or not agent_id.isprintable():
+        raise InvalidAgent("an agent id is 1-64 printable characters", agent_id=agent_id[:64])
+    name = normalize_username(username)
+    try:
+        with session_factory.begin() as session:
+            user = session.scalar(select(User).where(User.username == name))
+            if user is None:
+                return None
+            if user.role != "agent":
+                raise InvalidRole("only a user of role agent is linked to an agent", role=user.role)
+            owner = session.scalar(select(User.username).where(User.agent_id == agent_id))
+            if owner is not None and owner != name:
+                raise AgentTaken(f"agent {agent_id!r} is linked to another user", agent_id=agent_id)
+            user.agent_id = agent_id
+            session.flush()
+            return _info(user)
+    except IntegrityError:  # another process linked it between our check and update
+        raise AgentTaken(
+            f"agent {agent_id!r} is linked to another user", agent_id=agent_id
+        ) from None

@@ -26,8 +26,10 @@ Design
   locked) are retried with exponential backoff, forever, keeping the batch. Any other error
   (a bad event) splits the batch and retries events one by one; an event that still fails is
   a *dead letter*: appended to ``<spill_dir>/rejected.jsonl`` (never replayed automatically),
-  counted in ``dead_letters`` (and ``stats().rejected``) and logged at ERROR with the count so
-  far. An unreadable line of a spill file (torn by a crash) is dead-lettered the same way.
+  counted in ``dead_letters`` (and ``stats().rejected``) and logged at ERROR, one line each,
+  with its event id, the reason (the driver's error, without the statement's parameters) and
+  the count so far; ``close`` logs the run's total again. An unreadable line of a spill file
+  (torn by a crash) is dead-lettered the same way.
 - ``close(timeout)`` stops taking work, drains the queue and the spill; if the database is
   still down at the deadline, what remains goes to the spill file, replayed by the next writer
   started on the same ``spill_dir`` (leftover files are replayed at start).
@@ -80,6 +82,16 @@ class WriterStats:
     retries: int
     rejected: int  # dead letters
     queued: int
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a write failed, in one short line: the driver's error (SQLAlchemy wraps it in
+    ``orig``) and the first line of its message; never SQLAlchemy's own rendering, which
+    lists the statement's parameters (what callers said and typed)."""
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines()
+    name = type(cause).__name__
+    return f"{name}: {lines[0][:200]}" if lines else name
 
 
 def _transient(exc: BaseException) -> bool:
@@ -166,7 +178,10 @@ class RecordWriter:
         self._wake.set()
         self._thread.join(timeout + 5.0)
         with self._lock:
-            outstanding = self._outstanding
+            outstanding, rejected = self._outstanding, self._counts["rejected"]
+        if rejected:
+            log.error("records: writer closed with %d dead letter(s) in this run, in %s",
+                      rejected, self._spill_dir.rejected)
         return outstanding == 0 and not self._spill_dir.has_spill()
 
     def stats(self) -> WriterStats:
@@ -204,7 +219,7 @@ class RecordWriter:
             log.exception("records: cannot spill %d event(s); kept in memory", len(events))
             self._overflow.extendleft(reversed(events))
 
-    def _dead_letter(self, line: str, what: str, *, counted: bool) -> None:
+    def _dead_letter(self, line: str, what: str, reason: str, *, counted: bool) -> None:
         path = self._spill_dir.rejected
         try:
             self._spill_dir.reject(line)
@@ -217,12 +232,18 @@ class RecordWriter:
                 self._outstanding -= 1
                 self._cv.notify_all()
         log.error(
-            "records: %s dead-lettered to %s (%d dead letter(s) in this run)", what, path, total
+            "records: %s dead-lettered to %s: %s (%d dead letter(s) in this run)",
+            what,
+            path,
+            reason,
+            total,
         )
 
     def _replay(self, path: Path, *, counted: bool) -> bool:
         def unreadable(line: str) -> None:  # torn by a crash
-            self._dead_letter(line, f"an unreadable line of {path.name}", counted=False)
+            self._dead_letter(
+                line, f"an unreadable line of {path.name}", "not a readable event", counted=False
+            )
 
         for batch in self._spill_dir.read(path, self._batch_size, unreadable):
             self._spill_overflow()
@@ -349,9 +370,10 @@ class RecordWriter:
             try:
                 with self._factory.begin() as session:
                     duplicate = not record(session, item[0])
-            except Exception:
-                log.exception("records: event %s cannot be written", item[0].event_id)
-                self._dead_letter(item[0].to_json(), f"event {item[0].event_id}", counted=counted)
+            except Exception as exc:  # noqa: BLE001 - whatever it is: a dead letter, logged
+                self._dead_letter(
+                    item[0].to_json(), f"event {item[0].event_id}", _reason(exc), counted=counted
+                )
                 continue
             now = time.monotonic()
             self._committed([item], int(duplicate), 0.0, now, 1, counted=counted)

@@ -232,11 +232,12 @@ class Engine(Router):
         agent = self._agent(event)
         if agent is None:
             return
-        if not agent.wrap:
-            return self._reject(event, c.NO_WRAP_UP, agent_id=agent.agent_id)
+        if not agent.wrap or (event.contact_id and event.contact_id not in agent.wrap):
+            return self._reject(event, c.NO_WRAP_UP, event.contact_id or None, agent.agent_id)
         self._touch(agent)
-        for contact_id, (_, shared) in list(agent.wrap.items()):
-            del agent.wrap[contact_id]
+        ending = [event.contact_id] if event.contact_id else list(agent.wrap)
+        for contact_id in ending:
+            shared = agent.wrap.pop(contact_id)[1]
             self._release(agent, contact_id, shared, now)
         self._changed(agent, now)
         return None

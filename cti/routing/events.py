@@ -12,7 +12,8 @@ it is the ``now`` argument of :meth:`Engine.handle`.
   to an ``Offer``. A timed-out offer puts the agent in not ready ("missed"), a rejected one in
   not ready ("rejected"); the contact goes back to its original place in the queue.
 - ``ContactEnded(contact_id)``: the conversation is over; the agent enters wrap-up.
-- ``WrapUpEnded(agent_id)``: the agent finished after-call work early (ends all wrap-ups).
+- ``WrapUpEnded(agent_id, contact_id='')``: the agent finished after-call work early (all
+  wrap-ups, or only that contact's: an agent wraps up each of several chats on its own).
 - ``Tick()``: timers are due (see :meth:`Engine.next_timer`).
 """
 
@@ -95,6 +96,7 @@ class OfferTimedOut:
 @dataclass(frozen=True)
 class WrapUpEnded:
     agent_id: str
+    contact_id: str = ""  # "" ends every wrap-up of the agent; else only that contact's
 
 
 @dataclass(frozen=True)

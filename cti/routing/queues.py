@@ -43,6 +43,8 @@ class ContactView:
     position: int | None  # 1-based, among the waiting contacts of its queue
     agent: str | None
     required: tuple[tuple[str, int], ...]
+    customer: str = ""  # as the channel named them (a caller's number, a chat's name)
+    attributes: tuple[tuple[str, str], ...] = ()  # the flow's queue attributes
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,8 @@ class Contact:
 
     def view(self, position: int | None) -> ContactView:
         return ContactView(self.contact_id, self.queue, self.media, self.priority, self.state,
-                           position, self.agent, tuple(sorted(self.required.items())))
+                           position, self.agent, tuple(sorted(self.required.items())),
+                           self.customer, tuple(sorted(self.attributes.items())))
 
 
 class Group:

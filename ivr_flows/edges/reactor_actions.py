@@ -26,7 +26,13 @@ from twisted.web.http_headers import Headers
 
 from ivr_flows.core.effects import Act, Result
 from ivr_flows.core.model import ActionSpec, Flow
-from ivr_flows.edges.actions import MAX_REPLY_BYTES, interpret, request_of
+from ivr_flows.edges.actions import (
+    MAX_REPLY_BYTES,
+    UnsafeArgument,
+    interpret,
+    refused,
+    request_of,
+)
 
 log = logging.getLogger(__name__)
 _ACCEPT = Headers({b"accept": [b"application/json"]})
@@ -34,12 +40,18 @@ _JSON = Headers({b"accept": [b"application/json"], b"content-type": [b"applicati
 
 
 class _Body(protocol.Protocol):
-    """Collects a response body up to ``MAX_REPLY_BYTES + 1`` bytes, then stops reading."""
+    """Collects a response body up to ``MAX_REPLY_BYTES + 1`` bytes, then stops reading.
+    ``done`` fires with the bytes; cancelling it (the deadline passed while the body
+    trickles in) drops the connection."""
 
-    def __init__(self, done: defer.Deferred[bytes]) -> None:
-        self.done = done
+    def __init__(self) -> None:
+        self.done: defer.Deferred[bytes] = defer.Deferred(self._drop)
         self.parts: list[bytes] = []
         self.size = 0
+
+    def _drop(self, _done: defer.Deferred[bytes]) -> None:
+        if self.transport is not None:
+            self.transport.stopProducing()
 
     def dataReceived(self, data: bytes) -> None:
         if self.done.called:
@@ -48,7 +60,7 @@ class _Body(protocol.Protocol):
         self.size += len(data)
         if self.size > MAX_REPLY_BYTES:
             self.done.callback(b"".join(self.parts)[: MAX_REPLY_BYTES + 1])
-            self.transport.stopProducing()  # type: ignore[union-attr]
+            self._drop(self.done)
 
     def connectionLost(self, reason: Failure = Failure(ResponseDone())) -> None:  # noqa: B008
         if not self.done.called:
@@ -77,11 +89,28 @@ class ReactorActionRunner:
         if spec is None:
             log.error("flow %s: unknown action %s", flow.name, act.action)
             return defer.succeed(Result("error", {}))
+        try:
+            method, url, body = request_of(spec, dict(act.args), self.base_url)
+        except UnsafeArgument as exc:
+            return defer.succeed(refused(spec, exc))
         started = time.monotonic()
-        d: Any = self._exchange(spec, dict(act.args))  # Deferred[(status, body)] -> Result
-        d.addTimeout(spec.timeout_s, self.reactor)
+        d: Any = self._exchange(method, url, body)  # Deferred[(status, body)] -> Result
+        expired: list[bool] = []
+
+        def expire() -> None:  # the deadline of the whole exchange, body included
+            expired.append(True)
+            d.cancel()
+
+        deadline = self.reactor.callLater(spec.timeout_s, expire)
+
+        def settled(answer: Any) -> Any:
+            if deadline.active():
+                deadline.cancel()
+            return answer
+
+        d.addBoth(settled)
         d.addCallbacks(lambda answer: interpret(spec, *answer),
-                       lambda failure: self._failed(spec, failure))
+                       lambda failure: self._failed(spec, failure, timed_out=bool(expired)))
 
         def logged(result: Result) -> Result:
             if log.isEnabledFor(logging.INFO):
@@ -92,25 +121,24 @@ class ReactorActionRunner:
         d.addCallback(logged)
         return d
 
-    def _exchange(self, spec: ActionSpec, args: dict[str, str]
+    def _exchange(self, method: str, url: str, body: dict[str, str] | None
                   ) -> defer.Deferred[tuple[int, bytes]]:
-        method, url, body = request_of(spec, args, self.base_url)
         producer: Any = FileBodyProducer(BytesIO(json.dumps(body).encode())) \
             if body is not None else None
         d: Any = self.agent.request(method.encode(), url.encode(), _JSON if body else _ACCEPT,
                                     producer)
 
         def read(response: Any) -> defer.Deferred[tuple[int, bytes]]:
-            done: defer.Deferred[bytes] = defer.Deferred(
-                lambda _d: response._transport.abortConnection()  # timeout: drop the reply
-                if getattr(response, "_transport", None) is not None else None)
-            response.deliverBody(_Body(done))
-            return done.addCallback(lambda content: (response.code, content))
+            reader = _Body()
+            response.deliverBody(reader)
+            return reader.done.addCallback(lambda content: (response.code, content))
 
         return d.addCallback(read)
 
-    def _failed(self, spec: ActionSpec, failure: Failure) -> Result:
-        if failure.check(defer.TimeoutError, defer.CancelledError):
+    def _failed(self, spec: ActionSpec, failure: Failure, *, timed_out: bool) -> Result:
+        # cancelled at the deadline, the request fails with whatever the phase it was in
+        # says (CancelledError, ResponseNeverReceived, ResponseFailed ...): the flag decides
+        if timed_out or failure.check(defer.TimeoutError, defer.CancelledError):
             log.warning("action %s: back-end timed out after %.1f s", spec.name, spec.timeout_s)
             return Result("error", {"error": "timeout"})
         log.warning("action %s: back-end unreachable: %s", spec.name,

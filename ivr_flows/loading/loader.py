@@ -1,8 +1,10 @@
 """Flow files (YAML) to ``ivr_flows.core.model`` objects, with every error located.
 
-``parse_flow(text, source)`` is pure: it takes the file's text and a name for messages.
-``load_flow_file`` / ``load_flows_dir`` are the thin file-reading edge. The structural
-checks (which keys a node may have, their types) live in ``reader`` and ``nodes`` (nodes)
+``parse_flow(text, source)`` takes the file's text and a name for messages (it reads no file;
+it does look the flow's time zone up in the system's tz database, so that a zone that would
+fail at run time fails ``flows check`` instead). ``load_flow_file`` / ``load_flows_dir`` are
+the thin file-reading edge; a file larger than ``MAX_FILE_BYTES`` is refused unparsed. The
+structural checks (which keys a node may have, their types) live in ``reader`` and ``nodes`` (nodes)
 and here (the top level, schedules, actions); graph checks (gotos, reachability, loops
 without input, reserved names) live in ``ivr_flows.core.validate``.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 from datetime import date, time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ivr_flows.core import model as m
 from ivr_flows.core.errors import FlowError, FlowInvalid
@@ -25,6 +28,7 @@ HTTP_METHODS = {"GET", "POST"}
 TOP_KEYS = {"flow", "title", "languages", "default_language", "timezone", "start",
             "defaults", "schedules", "actions", "nodes"}
 ACTION_KEYS = {"method", "url", "timeout", "result", "body"}
+MAX_FILE_BYTES = 1_000_000  # the demo flow is 12 kB
 
 
 def _time(s: str) -> time:
@@ -89,6 +93,22 @@ def _action(r: Reader, name: str, v: Any) -> m.ActionSpec:
     return m.ActionSpec(name, method, url, float(timeout), result, body)
 
 
+def _known_timezone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # unknown, malformed, not a zone file
+        return False
+    return True
+
+
+def _timezone(r: Reader, top: dict[str, Any]) -> str:
+    name = r.text(top, "timezone", (), "UTC")
+    if name and not _known_timezone(name):
+        r.err(("timezone",), f"unknown time zone {name!r}: write an IANA name such as "
+              "Asia/Shanghai, Europe/Paris or UTC", "timezone")
+    return name
+
+
 def build_flow(doc: Located, source: str) -> tuple[m.Flow | None, list[FlowError]]:
     r = Reader(doc, source)
     top = doc.value
@@ -122,7 +142,7 @@ def build_flow(doc: Located, source: str) -> tuple[m.Flow | None, list[FlowError
             nodes[node.id] = node
     title = r.prompt(top["title"], ("title",), "title").text if "title" in top else {}
     flow = m.Flow(name, source, r.languages, default_lang, r.text(top, "start", ()),
-                  r.text(top, "timezone", (), "UTC"), nodes, actions, schedules, title)
+                  _timezone(r, top), nodes, actions, schedules, title)
     return flow, r.errors
 
 
@@ -149,7 +169,13 @@ def load_flow_file(path: str | Path) -> m.Flow:
     """The file-reading edge: read one flow file and parse it."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        with p.open("rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            error = FlowError(str(p), 1, None, f"the file is larger than {MAX_FILE_BYTES} "
+                              "bytes, too large for a flow", "size")
+            raise FlowInvalid([error])
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         error = FlowError(str(p), 1, None, f"cannot read the file: {exc}", "io")
         raise FlowInvalid([error]) from None

@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from ivr_flows.core import model as m
+from ivr_flows.loading.patterns import pattern_problem
 from ivr_flows.loading.reader import NAME, Reader
 
 TIMEOUT_RANGE = (1, 60)
@@ -126,6 +127,9 @@ def parse_node(r: Reader, node_id: str, v: Any, defaults: dict[str, Any]) -> m.N
                     r.err((*path, "pattern"), f"pattern is not a valid regular expression: {exc}",
                           "value")
                     pattern = None
+            if pattern is not None and (problem := pattern_problem(str(pattern))) is not None:
+                r.err((*path, "pattern"), f"pattern {str(pattern)!r} {problem}", "pattern")
+                pattern = None
             term = text(d, "terminator", path, "#")
             if term not in m.DTMF_KEYS:
                 r.err((*path, "terminator"), "terminator must be one DTMF key", "key")

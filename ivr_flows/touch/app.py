@@ -4,6 +4,10 @@ Stateless: the interpreter state travels signed in each page's forms (``session.
 Every dependency is passed in (flows, the action runner, the link signer, the clock, the
 optional SMS sender and exit hand-off); nothing is global.
 
+A request body over ``max_body_bytes`` (``MAX_BODY_BYTES``: a page posts a signed state and
+one input, a few kilobytes) is answered 413 before anything reads it: a short problem page, or
+``{"error": "too_large", ...}`` when the request is JSON.
+
 Routes:
   GET  /                    the flows (or a redirect when there is one)
   GET  /f/<flow>?lang=en    start a session
@@ -27,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, abort, redirect, render_template, request, url_for
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
 from ivr_flows.core.effects import (
@@ -56,15 +61,20 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
 }
+MAX_BODY_BYTES = 64 * 1024
 
 
 def create_itr_app(flows: Mapping[str, Flow], runner: Runner, links: LinkSigner, clock: Clock,
                    *, secret_key: str, sms_sender: SmsSender | None = None,
-                   on_exit: OnExit | None = None) -> Flask:
+                   on_exit: OnExit | None = None, max_body_bytes: int = MAX_BODY_BYTES) -> Flask:
     """The ITR app. ``clock(flow)`` is the flow's local now; ``on_exit`` hands a finished
-    session (queue, callback, transfer, hangup) to the CTI once it is wired."""
+    session (queue, callback, transfer, hangup) to the CTI once it is wired; a request body
+    over ``max_body_bytes`` is answered 413."""
     app = Flask(__name__, template_folder=str(HERE / "templates"),
                 static_folder=str(HERE / "static"), static_url_path="/static")
+    # werkzeug refuses a longer body when a form is parsed, and stops reading one sent
+    # without a length at the limit
+    app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
     codec = StateCodec(secret_key)
 
     def flow_or_404(name: str) -> Flow:
@@ -108,6 +118,30 @@ def create_itr_app(flows: Mapping[str, Flow], runner: Runner, links: LinkSigner,
         if request.endpoint != "static":
             response.headers["Cache-Control"] = "no-store"  # pages carry session state
         return response
+
+    @app.before_request
+    def body_within_limit() -> None:
+        """A body announced longer than the limit is refused before anyone reads it, on
+        every route (one that reads no form would not notice). One streamed without a length
+        (chunked) is read up to the limit and no further: werkzeug would silently cut it
+        there, so reaching the limit is refusal (the form is then parsed from what was read).
+        """
+        length = request.content_length
+        if length is not None:
+            if length > max_body_bytes:
+                raise RequestEntityTooLarge()
+        elif request.environ.get("wsgi.input_terminated"):
+            if len(request.get_data(cache=True)) >= max_body_bytes:
+                raise RequestEntityTooLarge()
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(_: Exception) -> Any:
+        log.warning("itr: refused a request body over %d bytes (%s %s)", max_body_bytes,
+                    request.method, request.path)
+        if request.is_json:
+            return {"error": "too_large", "message": f"request body over {max_body_bytes} bytes",
+                    "details": {"limit_bytes": max_body_bytes}}, 413
+        return problem("bad_input", 413, (request.view_args or {}).get("flow"))
 
     @app.errorhandler(404)
     def not_found(_: Exception) -> tuple[str, int]:

@@ -146,3 +146,52 @@ def test_skill_specs_are_parsed_and_checked() -> None:
     assert parse_skills("general:1, address_change:2") == {"general": 1, "address_change": 2}
     with pytest.raises(ValueError, match="bad skill"):
         parse_skills("general=1")
+
+
+class Ignored:
+    """A contact's channel that takes every command (the agent API never talks to it)."""
+
+    medium = "voice"
+
+    def deliver(self, contact_id: str, command: Any) -> None:
+        pass
+
+    def find(self, transport_key: str) -> str | None:
+        return None
+
+
+def into_wrap_up(service: CtiService, contact_id: str) -> None:
+    """agent1001 (logged in) takes ``contact_id`` and the contact ends: after-call work."""
+
+    def handled() -> None:
+        service.add_contact(Ignored(), e.ContactArrived(contact_id, "voice", "service", 5,
+                                                        {"general": 1}))
+        service.apply(e.OfferAccepted(contact_id, "agent1001"))
+        service.apply(e.ContactEnded(contact_id))
+
+    blockingCallFromThread(reactor, handled)
+    assert service.agent("agent1001").state == "wrap_up"
+
+
+def test_wrap_up_notes_with_nul_are_a_400_and_nothing_changes(api: Any) -> None:
+    base, service, records = api
+    call(base, "POST", "/api/agents/agent1001/login")
+    into_wrap_up(service, "call-nul")
+    for notes in ("called back\x00", "bell\x07", "esc\x1b[31m"):
+        r = call(base, "POST", "/api/agents/agent1001/wrap-up",
+                 {"code": "resolved", "notes": notes})
+        assert r.status_code == 400 and r.json()["error"] == "bad_notes"
+        assert "control characters" in r.json()["message"]
+    assert service.agent("agent1001").state == "wrap_up"  # still in after-call work
+    assert not [ev for ev in records.events if ev.type == "wrap_up"]
+
+
+def test_wrap_up_notes_keep_tabs_and_line_breaks(api: Any) -> None:
+    base, service, records = api
+    call(base, "POST", "/api/agents/agent1001/login")
+    into_wrap_up(service, "call-lines")
+    r = call(base, "POST", "/api/agents/agent1001/wrap-up",
+             {"code": "resolved", "notes": "line 1\r\nline 2\n\tindented"})
+    assert r.status_code == 200
+    (wrap,) = [ev for ev in records.events if ev.type == "wrap_up"]
+    assert wrap.data["notes"] == "line 1\nline 2\n\tindented"  # CR is no line of its own

@@ -157,6 +157,7 @@ class VoiceRig:
                                       f"{DID_CLOSED}=demo_closed"),
             # the agent API (the CTI): its own port, not the default 8070 another run may hold
             "HOTLINE_CTI_API_PORT": str(free_port(socket.SOCK_STREAM)),
+            "HOTLINE_CHAT_PORT": str(free_port(socket.SOCK_STREAM)),
         })
         env.update(self.extra_env)
         return env

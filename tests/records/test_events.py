@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from argon2 import PasswordHasher
 from sqlalchemy import delete, func, select
 from sqlalchemy import event as sa_event
 
@@ -18,7 +20,7 @@ from cti.records.history import get_interaction, interaction_timeline
 from cti.records.migrate import current_revision, head_revision, upgrade
 from cti.records.models import Interaction, InteractionEvent
 from cti.records.store import record, record_batch
-from cti.records.users import authenticate, create_user
+from cti.records.users import authenticate
 
 T0 = datetime(2026, 3, 2, 10, 0, 0, tzinfo=UTC)
 
@@ -243,9 +245,14 @@ def test_upgrading_from_0001_keeps_the_users(empty_db_url: str) -> None:
     assert current_revision(empty_db_url) == "0001"
     factory = make_session_factory(empty_db_url)
     try:
-        create_user(factory, "alice", "correct horse battery")
+        # The user is written as 0001 knew users (the ORM model now has later columns).
+        hashed = PasswordHasher().hash("correct horse battery")
+        with factory.begin() as s:
+            s.execute(sa.text("INSERT INTO users (username, password_hash, role, created_at, "
+                              "active) VALUES ('alice', :h, 'supervisor', :at, :on)"),
+                      {"h": hashed, "at": datetime(2026, 1, 1, tzinfo=UTC), "on": True})
         upgrade(empty_db_url)
-        assert current_revision(empty_db_url) == head_revision() == "0002"
+        assert current_revision(empty_db_url) == head_revision() == "0003"
         assert authenticate(factory, "alice", "correct horse battery") is not None
         record_all(factory, full_call())
         with factory() as s:

@@ -13,15 +13,19 @@ from cti.records.db import SessionFactory, dispose, make_engine
 from cti.records.migrate import current_revision, head_revision, upgrade
 from cti.records.models import Base
 from cti.records.users import (
+    AgentTaken,
+    InvalidAgent,
     InvalidRole,
     InvalidUsername,
     UserInfo,
     UsernameTaken,
     WeakPassword,
+    agent_of,
     authenticate,
     count_users,
     create_user,
     get_user,
+    link_agent,
     set_active,
 )
 from web_admin.bootstrap import ensure_admin
@@ -172,3 +176,59 @@ def test_dispose_closes_the_pool(session_factory: SessionFactory) -> None:
     assert count_users(session_factory) == 0
     dispose(session_factory)
     assert count_users(session_factory) == 0  # a disposed pool reconnects on demand
+
+
+def test_an_agent_user_is_linked_to_one_agent(session_factory: SessionFactory) -> None:
+    ann = create_user(session_factory, "ann", PASSWORD, role="agent")
+    assert ann.agent_id is None and agent_of(ann) is None
+    linked = link_agent(session_factory, "ANN", "1001")
+    assert linked is not None and linked.agent_id == "1001" and agent_of(linked) == "1001"
+    assert get_user(session_factory, ann.id) == linked
+    assert link_agent(session_factory, "ann", "1001") == linked  # again: no change
+    create_user(session_factory, "bob", PASSWORD, role="agent")
+    with pytest.raises(AgentTaken) as taken:
+        link_agent(session_factory, "bob", "1001")
+    assert taken.value.code == "agent_taken"
+    assert link_agent(session_factory, "nobody", "1002") is None
+    disabled = set_active(session_factory, "ann", False)
+    assert disabled is not None and agent_of(disabled) is None
+
+
+@pytest.mark.parametrize("agent_id", ["", "x" * 65, "10\x0001", "10\n01"])
+def test_a_bad_agent_id_is_refused(session_factory: SessionFactory, agent_id: str) -> None:
+    create_user(session_factory, "ann", PASSWORD, role="agent")
+    with pytest.raises(InvalidAgent):
+        link_agent(session_factory, "ann", agent_id)
+
+
+def test_only_agent_users_are_linked_to_agents(session_factory: SessionFactory) -> None:
+    create_user(session_factory, "sue", PASSWORD, role="supervisor")
+    with pytest.raises(InvalidRole):
+        link_agent(session_factory, "sue", "1001")
+
+
+def test_an_agent_signs_in_to_the_desktop_but_not_to_the_console(
+    session_factory: SessionFactory,
+) -> None:
+    create_user(session_factory, "ann", PASSWORD, role="agent")
+    link_agent(session_factory, "ann", "1001")
+    sue = create_user(session_factory, "sue", PASSWORD, role="supervisor")
+    assert authenticate(session_factory, "ann", PASSWORD) is None  # the console's roles
+    desk = authenticate(session_factory, "ann", PASSWORD, roles=("agent",))
+    assert desk is not None and agent_of(desk) == "1001"
+    assert authenticate(session_factory, "sue", PASSWORD, roles=("agent",)) is None
+    assert authenticate(session_factory, "sue", PASSWORD) == sue
+
+
+def test_the_database_refuses_an_unknown_role(session_factory: SessionFactory) -> None:
+    """The CHECK constraint as migrated (on SQLite, the table was rebuilt by 0003)."""
+    from sqlalchemy import insert
+    from sqlalchemy.exc import IntegrityError
+
+    from cti.records.models import User
+
+    row = {"username": "eve", "password_hash": "x", "created_at": datetime.now(UTC)}
+    with session_factory.begin() as s:
+        s.execute(insert(User.__table__).values(role="agent", **row))
+    with pytest.raises(IntegrityError), session_factory.begin() as s:
+        s.execute(insert(User.__table__).values(role="root", **{**row, "username": "mallory"}))

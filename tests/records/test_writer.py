@@ -20,7 +20,7 @@ import psycopg
 import pytest
 from sqlalchemy import event, func, select
 
-from cti.records.core.events import RecordEvent
+from cti.records.core.events import InteractionStarted, IvrStep, RecordEvent
 from cti.records.db import SessionFactory, dispose, make_engine, make_session_factory
 from cti.records.models import Interaction, InteractionEvent
 from cti.records.writer import REJECTED_FILE, SPILL_FILE, CommitReport, RecordWriter
@@ -318,3 +318,49 @@ def test_a_torn_line_in_a_leftover_spill_is_a_counted_dead_letter(
     assert writer.close()
     assert writer.dead_letters == 1
     assert (tmp_path / REJECTED_FILE).read_text(encoding="utf-8") == torn + "\n"
+
+
+def test_a_poison_event_is_dead_lettered_logged_with_id_and_reason_and_the_batch_lands(
+    session_factory: SessionFactory,
+    writer_factory: SessionFactory,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    writer = RecordWriter(writer_factory, spill_dir=tmp_path, batch_ms=300)
+    poison = RecordEvent("poison", T0, "ivr_step", {"node": "x", "blob": object()})
+    good = events_for("batch-a") + events_for("batch-b")
+    with caplog.at_level("ERROR", logger="cti.records.writer"):
+        for e in [*good[:4], poison, *good[4:]]:  # one batch: within the 300 ms window
+            writer.submit(e)
+        assert writer.flush(20)
+        assert writer.dead_letters == 1 == writer.stats().rejected
+        assert writer.stats().committed == len(good)
+        assert writer.close()
+    (line,) = [r for r in caplog.records if poison.event_id in r.getMessage()]
+    assert line.levelname == "ERROR" and "dead-lettered" in line.getMessage()
+    assert "TypeError: Object of type object is not JSON serializable" in line.getMessage()
+    assert "[parameters" not in line.getMessage()  # what callers said stays out of the log
+    closing = [r.getMessage() for r in caplog.records if "writer closed" in r.getMessage()]
+    assert closing == [f"records: writer closed with 1 dead letter(s) in this run, in "
+                       f"{tmp_path / REJECTED_FILE}"]
+    assert counts(session_factory) == (len(good), 2)
+    assert poison.event_id in (tmp_path / REJECTED_FILE).read_text(encoding="utf-8")
+
+
+def test_caller_text_with_nul_is_written_not_dead_lettered(
+    session_factory: SessionFactory, writer_factory: SessionFactory, tmp_path: Path
+) -> None:
+    writer = RecordWriter(writer_factory, spill_dir=tmp_path)
+    events = [
+        RecordEvent.of("nul", T0, InteractionStarted("voice", {"phone": "139\x000013"})),
+        RecordEvent.of("nul", T0 + timedelta(seconds=1), IvrStep("menu", "1\x00\x1b2")),
+    ]
+    for e in events:
+        writer.submit(e)
+    assert writer.close()
+    assert writer.dead_letters == 0
+    assert counts(session_factory) == (2, 1)
+    with session_factory() as s:
+        inputs = list(s.scalars(select(InteractionEvent.data).where(
+            InteractionEvent.type == "ivr_step")))
+    assert inputs == [{"node": "menu", "input": "12"}]

@@ -224,6 +224,26 @@ def test_chat_wrap_up_holds_only_its_own_slot() -> None:
     assert offers(e.handle(Tick(), 12.0)) == [("c2", "a1")]
 
 
+def test_wrap_up_of_one_chat_frees_only_that_chat_slot() -> None:
+    e = engine()
+    login(e, "a1", max_chats=2)
+    arrive(e, "c1", media="chat")
+    e.handle(OfferAccepted("c1", "a1"), 1.0)
+    arrive(e, "c2", 1.0, media="chat")
+    e.handle(OfferAccepted("c2", "a1"), 1.5)
+    e.handle(ContactEnded("c1"), 2.0)
+    e.handle(ContactEnded("c2"), 2.5)
+    assert e.agent_state("a1").wrap_up == ("c1", "c2")
+    e.handle(WrapUpEnded("a1", "c2"), 3.0)
+    assert e.agent_state("a1").wrap_up == ("c1",)
+    assert e.agent_state("a1").chat_load == 1
+    refused = e.handle(WrapUpEnded("a1", "c2"), 3.5)
+    assert [type(r).__name__ for r in refused] == ["Rejected"]
+    assert refused[0].reason == "no_wrap_up"  # type: ignore[union-attr]
+    e.handle(WrapUpEnded("a1"), 4.0)
+    assert e.agent_state("a1").state == "ready"
+
+
 # -- agent states ----------------------------------------------------------------------------
 
 def test_agent_states_are_reported_through_a_call() -> None:

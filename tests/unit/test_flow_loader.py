@@ -161,3 +161,66 @@ def test_two_files_with_one_flow_name_are_refused(tmp_path: Path) -> None:
     (tmp_path / "b.yaml").write_text(src, encoding="utf-8")
     with pytest.raises(FlowInvalid, match="used by another file"):
         load_flows_dir(tmp_path)
+
+
+def collect_flow(pattern: str, timezone: str = "Asia/Shanghai") -> str:
+    return f"""
+flow: digits
+languages: [en]
+timezone: {timezone}
+start: ask
+defaults: {{fallback: bye, invalid: Sorry., no_input: Sorry.}}
+nodes:
+  ask:
+    kind: collect
+    prompt: Your code?
+    var: code
+    min_digits: 6
+    max_digits: 6
+    pattern: '{pattern}'
+    next: bye
+  bye:
+    kind: hangup
+"""
+
+
+def test_an_unknown_timezone_is_refused_at_check_time_with_its_line() -> None:
+    with pytest.raises(FlowInvalid) as info:
+        parse_flow(collect_flow("^[0-9]{6}$", timezone="Mars/Olympus"), "tz.yaml")
+    assert [(e.line, e.code) for e in info.value.errors] == [(4, "timezone")]
+    assert "tz.yaml:4: unknown time zone 'Mars/Olympus'" in str(info.value)
+
+
+@pytest.mark.parametrize("zone", ["asia/shanghai", "../../etc/passwd", "/etc/localtime",
+                                  "zone.tab", "Europe"])
+def test_a_timezone_that_is_not_a_zone_is_refused(zone: str) -> None:
+    with pytest.raises(FlowInvalid, match="unknown time zone"):
+        parse_flow(collect_flow("^[0-9]{6}$", timezone=f'"{zone}"'), "tz.yaml")
+
+
+def test_a_known_timezone_and_a_plain_pattern_are_accepted() -> None:
+    flow = parse_flow(collect_flow("^[0-9]{6}$", timezone="Europe/Paris"), "ok.yaml")
+    assert flow.timezone == "Europe/Paris"
+    assert parse_flow(collect_flow("^1[3-9][0-9]{4}$"), "ok.yaml").nodes["ask"]
+
+
+@pytest.mark.parametrize("pattern", ["(0*)*1", "(a+)+$", "(0|00)+1", "(?:[0-9]+){3}",
+                                     "([0-9]*)*", "(?P<d>0?){6}"])
+def test_a_pattern_that_backtracks_catastrophically_is_refused_with_its_line(
+        pattern: str) -> None:
+    with pytest.raises(FlowInvalid) as info:
+        parse_flow(collect_flow(pattern), "regex.yaml")
+    assert [(e.line, e.node, e.code) for e in info.value.errors] == [(14, "ask", "pattern")]
+    assert "backtracks exponentially" in str(info.value)
+    assert str(info.value).startswith("regex.yaml:14: node 'ask': pattern ")
+
+
+def test_a_pattern_with_many_variable_quantifiers_is_refused() -> None:
+    with pytest.raises(FlowInvalid, match="variable quantifiers"):
+        parse_flow(collect_flow("[0-9]*" * 6 + "5"), "regex.yaml")
+
+
+@pytest.mark.parametrize("pattern", [r"^[0-9]{6}$", r"^\d{6}$", r"^(0|86)?[0-9]{4}$",
+                                     r"(?:[0-9]{3}){2}", r"^[1-9][0-9]{5}$", r"[(*+)]{6}"])
+def test_ordinary_patterns_are_accepted(pattern: str) -> None:
+    assert parse_flow(collect_flow(pattern), "ok.yaml").nodes["ask"]

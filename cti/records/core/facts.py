@@ -6,7 +6,9 @@ does not know are ignored and missing optional keys take their defaults, so rows
 older versions still decode). ``KIND`` is the stored type string; ``decode(kind, data)`` picks
 the class. Error codes: ``unknown_event_type``, ``missing_field``, ``invalid_field``,
 ``value_not_allowed``, ``malformed_ivr``; details never carry the offending value (it could be
-anything a caller typed).
+anything a caller typed). Every text a fact keeps is ``storable`` (``fields``): no NUL or other
+C0 control character but tab and newline, no lone surrogate; a required field left empty by
+that is missing.
 
 Import the vocabulary from ``cti.records.core.events``, which adds the stored envelope.
 """
@@ -27,6 +29,7 @@ from cti.records.core.fields import (
     read_identities,
     read_pairs,
     set_field,
+    storable,
 )
 
 CHANNELS = ("voice", "chat", "itr", "web", "callback")
@@ -170,7 +173,7 @@ class Queued:
                 type=self.KIND,
                 field="skills",
             )
-        set_field(self, "skills", {str(k): v for k, v in self.skills.items()})
+        set_field(self, "skills", {storable(str(k)): v for k, v in self.skills.items()})
 
     def to_data(self) -> dict[str, Any]:
         return {"queue": self.queue, "priority": self.priority, "skills": dict(self.skills)}

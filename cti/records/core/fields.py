@@ -1,11 +1,20 @@
-"""``EventError`` and the field checks and tolerant readers the facts share (pure)."""
+"""``EventError`` and the field checks and tolerant readers the facts share (pure).
+
+Every text a fact keeps goes through ``storable``: much of it is the caller's (DTMF input,
+recognised speech, the caller id) or a back-end's (identities learnt by self-service), and a
+NUL in it would make PostgreSQL refuse the whole write. So C0 control characters other than
+tab and newline are removed and lone surrogates become U+FFFD, on every backend alike.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import TypeAlias
 
 Pairs: TypeAlias = tuple[tuple[str, str], ...]
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]")  # C0 but tab and newline (NUL included)
+_SURROGATE = re.compile("[\ud800-\udfff]")  # in a str, only a lone one: not UTF-8
 
 
 class EventError(ValueError):
@@ -23,12 +32,22 @@ def as_text(value: object) -> str:
     return "" if value is None else str(value)
 
 
+def storable(text: str) -> str:
+    """``text`` as any database stores it: without NUL and the other C0 control characters
+    but tab and newline, a lone surrogate replaced by U+FFFD."""
+    return _SURROGATE.sub("\ufffd", _CONTROL.sub("", text))
+
+
 def check_text(
     fact: object, kind: str, required: tuple[str, ...], optional: tuple[str, ...] = ()
 ) -> None:
+    """The ``required`` and ``optional`` fields are text, made ``storable``; the required
+    ones are not empty (once cleaned: a NUL alone is missing)."""
     for name in (*required, *optional):
-        if not isinstance(getattr(fact, name), str):
+        value = getattr(fact, name)
+        if not isinstance(value, str):
             raise EventError("invalid_field", f"{kind} {name} must be text", type=kind, field=name)
+        set_field(fact, name, storable(value))
     missing = [name for name in required if not getattr(fact, name)]
     if missing:
         raise EventError(
@@ -49,17 +68,19 @@ def check_one_of(kind: str, name: str, value: str, allowed: tuple[str, ...]) -> 
 
 def read_identities(raw: object) -> dict[str, str]:
     """``{kind: value}``, read from that shape or from the older ``[{"kind", "value"}, ...]``
-    (a repeated kind keeps its last value); entries without a value are dropped, as the store
-    would skip them anyway; anything else reads as no identities."""
+    (a repeated kind keeps its last value), kinds and values ``storable``; entries without a
+    value (once cleaned) are dropped, as the store would skip them anyway; anything else
+    reads as no identities."""
     if isinstance(raw, Mapping):
-        return {str(k): str(v) for k, v in raw.items() if v}
-    if isinstance(raw, list | tuple):
-        return {
-            str(i.get("kind")): str(i["value"])
-            for i in raw
-            if isinstance(i, Mapping) and i.get("value")
-        }
-    return {}
+        found = [(k, v) for k, v in raw.items() if v]
+    elif isinstance(raw, list | tuple):
+        found = [
+            (i.get("kind"), i["value"]) for i in raw if isinstance(i, Mapping) and i.get("value")
+        ]
+    else:
+        return {}
+    cleaned = ((storable(str(k)), storable(str(v))) for k, v in found)
+    return {k: v for k, v in cleaned if v}
 
 
 def checked_identities(kind: str, raw: object) -> dict[str, str]:
@@ -77,7 +98,7 @@ def read_pairs(kind: str, name: str, raw: object) -> Pairs:
         raise EventError(
             "malformed_ivr", f"{kind} {name} must be a list of pairs", type=kind, field=name
         )
-    return tuple((str(a), str(b)) for a, b in raw)
+    return tuple((storable(str(a)), storable(str(b))) for a, b in raw)
 
 
 def set_field(fact: object, name: str, value: object) -> None:

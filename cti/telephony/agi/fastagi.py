@@ -8,6 +8,12 @@ command, since every call makes several and the reactor's time is the server's l
 blocking work (prompt synthesis, actions, texting a link) runs with ``deferToThreadPool`` on
 the pool the factory was given. No global reactor: the factory takes it.
 
+Only Asterisk may connect, and only so many at once: ``buildProtocol`` closes a connection
+from an address outside ``allowed_hosts`` before reading anything, and one over
+``max_connections``. The environment is bounded before any flow runs: at most
+``env_max_lines`` lines of at most ``env_max_line_bytes`` each, ended by the blank line within
+``env_timeout_s``; an environment that breaks a bound is refused (closed, logged, no flow).
+
 An unknown flow clears HOTLINE_DONE and closes the connection so the dialplan fallback runs.
 A lost connection answers the pending command with a "closed" reply: the session ends as a
 hang-up. Finished sessions are logged and the factory keeps the last ``keep`` outcomes.
@@ -15,9 +21,10 @@ hang-up. Finished sessions are logged and the factory keeps the last ``keep`` ou
 
 from __future__ import annotations
 
+import ipaddress
 import logging
-from collections import deque
-from collections.abc import Callable, Mapping
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from twisted.internet import defer
@@ -41,13 +48,20 @@ log = logging.getLogger(__name__)
 AfterFlow = Callable[[CallOutcome, Mapping[str, str], float], Driver[Any] | None]
 Resume = Callable[[agi.Reply], None]
 
-ENV_TIMEOUT_S = 10.0  # Asterisk sends the environment at once; a silent peer is not Asterisk
+ENV_TIMEOUT_S = 5.0  # Asterisk sends the environment at once; a slow peer is not Asterisk
+ENV_MAX_LINES = 100  # Asterisk sends about 25, plus one per AGI() argument
+ENV_MAX_LINE_BYTES = 2048  # Asterisk's own values are short (a channel name, a caller ID)
+MAX_CONNECTIONS = 500  # calls in a flow or waiting in a queue: each holds one connection
+ALLOWED_HOSTS = ("127.0.0.1", "::1")
 COMMAND_TIMEOUT_S = 3600.0  # a reply can take as long as a prompt plays; this only reaps dead peers
+REFUSAL_LOG_EVERY_S = 10.0  # a flood of refused connections logs one line per reason this often
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class FastAgiProtocol(LineOnlyReceiver):
     delimiter = b"\n"
-    MAX_LENGTH = 16384
+    MAX_LENGTH = 16384  # a reply line; environment lines are held to the factory's bound
 
     factory: FastAgiFactory
 
@@ -57,6 +71,9 @@ class FastAgiProtocol(LineOnlyReceiver):
         self._resume: Resume | None = None  # who gets the reply to the command in flight
         self._closed = False
         self._timer: Any = None  # one per connection: the environment's, then each command's
+        self._env_lines = 0
+        self._counted = False  # in the factory's count of open connections
+        self._refused = False
         self.outcome: CallOutcome | None = None
 
     @property
@@ -66,10 +83,17 @@ class FastAgiProtocol(LineOnlyReceiver):
     # -- connection
 
     def connectionMade(self) -> None:
-        self._timer = self.factory.reactor.callLater(ENV_TIMEOUT_S, self._env_timeout)
+        self.factory.connections += 1
+        self._counted = True
+        self.MAX_LENGTH = self.factory.env_max_line_bytes  # until the environment is read
+        self._timer = self.factory.reactor.callLater(self.factory.env_timeout_s,
+                                                     self._env_timeout)
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         self._closed = True
+        if self._counted:
+            self._counted = False
+            self.factory.connections -= 1
         self._stop_timer()
         resume, self._resume = self._resume, None
         if resume is not None:
@@ -78,7 +102,15 @@ class FastAgiProtocol(LineOnlyReceiver):
 
     def _env_timeout(self) -> None:
         self._timer = None
-        log.warning("fastagi: no AGI environment within %.0f s; closing", ENV_TIMEOUT_S)
+        self._refuse("env_timeout", "no complete AGI environment within %g s",
+                     self.factory.env_timeout_s)
+
+    def _refuse(self, reason: str, why: str, *args: object) -> None:
+        """The environment broke a bound: close without running a flow."""
+        self._refused = True
+        self._stop_timer()
+        self.factory.note_refusal(reason, "fastagi: " + why + " from %s; closed, no flow run",
+                                  *args, _host(self._tx.getPeer()))
         self._tx.loseConnection()
 
     def _command_timeout(self) -> None:
@@ -96,17 +128,23 @@ class FastAgiProtocol(LineOnlyReceiver):
         self._timer = None
 
     def lineLengthExceeded(self, line: bytes) -> None:
+        if self._refused:
+            return
+        if not self._env.done:
+            self._refuse("env_line_too_long", "an AGI environment line of %d+ bytes "
+                         "(at most %d)", len(line), self.MAX_LENGTH)
+            return
         log.warning("fastagi: line of %d bytes from Asterisk; closing", len(line))
         self._tx.loseConnection()
 
     # -- lines in
 
     def lineReceived(self, line: bytes) -> None:
+        if self._refused:
+            return
         text = line.decode("utf-8", "replace")
         if not self._env.done:
-            if self._env.feed(text):
-                self._stop_timer()
-                self._start(self._env.env)
+            self._env_line(text)
             return
         reply = self._replies.feed(text)
         if reply is None:
@@ -117,6 +155,23 @@ class FastAgiProtocol(LineOnlyReceiver):
             log.debug("fastagi: unsolicited %s line", reply.kind)
             return
         resume(reply)
+
+    def _env_line(self, text: str) -> None:
+        """One line of the environment: the blank line ends it, within the bounds or never."""
+        blank = text.strip() == ""
+        if not blank and self._env_lines >= self.factory.env_max_lines:
+            self._refuse("env_too_long", "more than %d AGI environment lines",
+                         self.factory.env_max_lines)
+            return
+        self._env_lines += 1
+        if not self._env.feed(text):
+            return
+        if not blank:  # the reader's own cap: the environment did not end
+            self._refuse("env_too_long", "an AGI environment that does not end")
+            return
+        self._stop_timer()
+        self.MAX_LENGTH = type(self).MAX_LENGTH
+        self._start(self._env.env)
 
     # -- commands out
 
@@ -177,7 +232,12 @@ class FastAgiProtocol(LineOnlyReceiver):
 class FastAgiFactory(Factory):
     """Shared state of the FastAGI listener: flows, prompt store, action runner, link sender,
     clock, the reactor and the thread pool (a ``twisted.python.threadpool.ThreadPool``) for
-    blocking work; it keeps the last ``keep`` call outcomes."""
+    blocking work; it keeps the last ``keep`` call outcomes.
+
+    Who may connect: ``allowed_hosts`` (addresses or networks, e.g. ``10.1.2.0/24``), at most
+    ``max_connections`` at once; ``refused`` counts the connections closed unserved, by
+    reason (``not_allowed``, ``over_capacity``, ``env_timeout``, ``env_too_long``,
+    ``env_line_too_long``)."""
 
     protocol = FastAgiProtocol  # type: ignore[assignment]
 
@@ -186,7 +246,16 @@ class FastAgiFactory(Factory):
                  keep: int = 100,
                  on_outcome: Callable[[CallOutcome], None] | None = None,
                  after_flow: AfterFlow | None = None,
-                 speech: SpeechSource | None = None) -> None:
+                 speech: SpeechSource | None = None,
+                 max_connections: int = MAX_CONNECTIONS,
+                 env_timeout_s: float = ENV_TIMEOUT_S,
+                 allowed_hosts: Iterable[str] = ALLOWED_HOSTS,
+                 env_max_lines: int = ENV_MAX_LINES,
+                 env_max_line_bytes: int = ENV_MAX_LINE_BYTES) -> None:
+        if max_connections < 1 or env_timeout_s <= 0 or env_max_lines < 1 \
+                or env_max_line_bytes < 1:
+            raise ValueError("fastagi: max_connections, env_timeout_s, env_max_lines and "
+                             "env_max_line_bytes must be positive")
         self.flows = flows
         self.prompts = prompts
         self.runner = runner
@@ -199,6 +268,41 @@ class FastAgiFactory(Factory):
         self.on_outcome = on_outcome
         self.after_flow = after_flow
         self.speech = speech  # speech menus through AudioSocket (None: keys only)
+        self.allowed_hosts = _networks(allowed_hosts)
+        self.max_connections = max_connections
+        self.env_timeout_s = env_timeout_s
+        self.env_max_lines = env_max_lines
+        self.env_max_line_bytes = env_max_line_bytes
+        self.connections = 0  # open now (FastAgiProtocol counts itself in and out)
+        self.refused: Counter[str] = Counter()
+        self._refusal_logged: dict[str, float] = {}
+
+    def buildProtocol(self, addr: Any) -> Any:  # an IAddress (zope) -> FastAgiProtocol or None
+        """A protocol for Asterisk; None (Twisted closes the socket unread) for any other
+        address, or when ``max_connections`` are open already."""
+        ip = _peer_ip(addr)
+        if ip is None or not any(ip in net for net in self.allowed_hosts):
+            self.note_refusal("not_allowed", "fastagi: connection from %s, which is not in "
+                              "fastagi.allowed_hosts; closed unread", _host(addr))
+            return None
+        if self.connections >= self.max_connections:
+            self.note_refusal("over_capacity", "fastagi: %d connections open, the "
+                              "fastagi.max_connections; closed a new one from %s",
+                              self.connections, _host(addr))
+            return None
+        return super().buildProtocol(addr)
+
+    def note_refusal(self, reason: str, message: str, *args: object) -> None:
+        """Count a connection closed unserved; log it, at most once per reason every
+        ``REFUSAL_LOG_EVERY_S`` (a flood of them must not flood the log too)."""
+        self.refused[reason] += 1
+        now = self.reactor.seconds()
+        last = self._refusal_logged.get(reason)
+        if last is not None and now - last < REFUSAL_LOG_EVERY_S:
+            return
+        self._refusal_logged[reason] = now
+        log.warning(message + " (%d refused so far for this reason)", *args,
+                    self.refused[reason])
 
     def run(self, proto: FastAgiProtocol, env: Mapping[str, str]) -> defer.Deferred[Any]:
         name = flow_name(env)
@@ -278,6 +382,37 @@ class FastAgiFactory(Factory):
 
         advance(None, None)
         return done
+
+
+def _networks(hosts: Iterable[str]) -> tuple[IpNetwork, ...]:
+    nets: list[IpNetwork] = []
+    for host in hosts:
+        try:
+            nets.append(ipaddress.ip_network(host.strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"fastagi.allowed_hosts: {host!r} is not an IP address or "
+                             "network (e.g. 127.0.0.1, ::1, 10.1.2.0/24)") from None
+    if not nets:
+        raise ValueError("fastagi.allowed_hosts is empty: no Asterisk could connect")
+    return tuple(nets)
+
+
+def _peer_ip(addr: object) -> IpAddress | None:
+    """The IP address of a peer (an IPv4-mapped IPv6 address as IPv4), None if it has none."""
+    host = getattr(addr, "host", None)
+    if not isinstance(host, str):
+        return None
+    try:
+        ip = ipaddress.ip_address(host.split("%", 1)[0])  # drop an IPv6 scope (fe80::1%eth0)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def _host(addr: object) -> str:
+    return str(getattr(addr, "host", addr))[:64]
 
 
 def listen_fastagi(reactor: Any, factory: FastAgiFactory, host: str = "127.0.0.1",

@@ -1,0 +1,1 @@
+"""The agent desktop: sign-in, the desktop page and its frames."""

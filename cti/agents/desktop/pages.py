@@ -1,0 +1,162 @@
+"""The agent desktop's pages: sign in / out, the desktop itself, and its small JSON API
+(screen pop, wrap-up codes, queues). A blueprint of the realtime site's WSGI app.
+
+Sign-in takes a console user whose role is ``agent`` and who is linked to an agent id
+(``hotline users link-agent``); the session lives on the server (``desk_sessions``), its
+random token in an HttpOnly, SameSite=Strict cookie, so signing out really ends it. Every
+API call checks that the contact is one the signed-in agent holds right now.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, redirect, render_template, request
+from flask.typing import ResponseReturnValue
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+from cti.agents.desktop.strings import STRINGS
+from cti.records import desk_sessions
+from cti.records.users import MAX_PASSWORD, authenticate
+
+log = logging.getLogger(__name__)
+bp = Blueprint("desk", __name__, url_prefix="/desk", template_folder="templates",
+               static_folder="static", static_url_path="/static")
+COOKIE = "hotline_desk"
+NOT_READY_REASONS = ("break", "lunch", "training", "meeting", "after_call")
+
+
+@dataclass
+class DeskDeps:
+    session_factory: Any
+    # (agent id, contact id) -> the live context of a contact the agent holds, or None.
+    # Runs on the reactor (through the gateway's from_thread).
+    live_context: Callable[[str, str], Mapping[str, Any] | None]
+    queues: Callable[[], list[str]]
+    wrap_up_codes: tuple[tuple[str, str], ...]
+    secure_cookie: bool = False
+    history: Callable[[Any, Mapping[str, str]], list[dict[str, Any]]] = lambda sf, ids: []
+
+
+def deps() -> DeskDeps:
+    return current_app.extensions["hotline_desk"]
+
+
+class DeskLogin(FlaskForm):  # type: ignore[misc,unused-ignore]
+    username = StringField("username", validators=[DataRequired(), Length(max=64)])
+    password = PasswordField("password", validators=[DataRequired(), Length(max=MAX_PASSWORD)])
+
+
+def _lang() -> str:
+    lang = request.args.get("lang") or request.cookies.get("hotline_lang") or ""
+    if lang not in STRINGS:
+        lang = "zh" if "zh" in (request.accept_languages.best_match(["zh", "en"]) or "") \
+            else "en"
+    return lang
+
+
+def current_agent() -> desk_sessions.DeskSessionInfo | None:
+    if "desk_agent" not in g:
+        token = request.cookies.get(COOKIE, "")
+        g.desk_agent = desk_sessions.lookup(deps().session_factory, token) if token else None
+    info: desk_sessions.DeskSessionInfo | None = g.desk_agent
+    return info
+
+
+def _api_error(status: int, code: str, message: str) -> ResponseReturnValue:
+    return jsonify({"error": code, "message": message}), status
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> ResponseReturnValue:
+    lang = _lang()
+    form = DeskLogin()
+    error = ""
+    status = 200
+    if form.validate_on_submit():
+        sf = deps().session_factory
+        info = authenticate(sf, form.username.data or "", form.password.data or "",
+                            roles=("agent",))
+        agent_id = desk_sessions.agent_of(sf, info.id) if info is not None else None
+        if info is not None and info.role == "agent" and agent_id:
+            token = desk_sessions.create(sf, info.id, agent_id, request.remote_addr or "")
+            resp = redirect("/desk/")
+            resp.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/",
+                            secure=deps().secure_cookie, max_age=12 * 3600)
+            log.info("desk sign-in: user %s as agent %s", info.id, agent_id)
+            return resp
+        error = STRINGS[lang].get("login_failed", "Wrong username or password.")
+        status = 401
+    elif request.method == "POST":
+        status = 400
+        error = STRINGS[lang].get("login_failed", "Wrong username or password.")
+    return render_template("desk_login.html", lang=lang, strings=STRINGS[lang], error=error,
+                           csrf_token=form.csrf_token.current_token if hasattr(
+                               form.csrf_token, "current_token") else "", form=form), status
+
+
+@bp.route("/logout", methods=["POST"])
+def logout() -> ResponseReturnValue:
+    token = request.cookies.get(COOKIE, "")
+    if token:
+        desk_sessions.end(deps().session_factory, token)
+    resp = redirect("/desk/login")
+    resp.delete_cookie(COOKIE, path="/")
+    return resp
+
+
+@bp.route("/")
+def index() -> ResponseReturnValue:
+    who = current_agent()
+    if who is None:
+        return redirect("/desk/login")
+    lang = _lang()
+    from flask_wtf.csrf import generate_csrf
+
+    strings = STRINGS[lang]
+    reasons = [[r, strings.get(f"reason_{r}", r)] for r in NOT_READY_REASONS]
+    return render_template("desk.html", agent_id=who.agent_id, agent_name=who.username,
+                           lang=lang, strings=strings, ws_url="/ws",
+                           csrf_token=generate_csrf(), logout_url="/desk/logout",
+                           not_ready_reasons=reasons)
+
+
+@bp.route("/api/wrapup-codes")
+def wrapup_codes() -> ResponseReturnValue:
+    if current_agent() is None:
+        return _api_error(401, "not_signed_in", "sign in to the desktop")
+    return jsonify({"codes": [list(c) for c in deps().wrap_up_codes]})
+
+
+@bp.route("/api/queues")
+def queues() -> ResponseReturnValue:
+    if current_agent() is None:
+        return _api_error(401, "not_signed_in", "sign in to the desktop")
+    return jsonify({"queues": deps().queues()})
+
+
+@bp.route("/api/contacts/<contact_id>/pop")
+def pop(contact_id: str) -> ResponseReturnValue:
+    who = current_agent()
+    if who is None:
+        return _api_error(401, "not_signed_in", "sign in to the desktop")
+    if len(contact_id) > 64:
+        return _api_error(404, "not_yours", "no such contact of yours")
+    d = deps()
+    live = d.live_context(who.agent_id, contact_id)
+    if live is None:
+        return _api_error(404, "not_yours", "no such contact of yours")
+    identities = dict(live.get("identities", {}))
+    history = d.history(d.session_factory, identities)
+    return jsonify({"customer": {"name": live.get("name", ""), "identities": identities},
+                    "context": live.get("context", {}), "history": history})
+
+
+def no_store(resp: Response) -> Response:
+    resp.headers.setdefault("Cache-Control", "no-store")
+    return resp

@@ -1,0 +1,90 @@
+/*
+ * The right column: the screen pop of the selected contact (GET /desk/api/contacts/<id>/pop)
+ * — who the customer is, what they did in the IVR, and their earlier contacts. Every value is
+ * rendered as text, whatever its type: the record holds what customers typed.
+ */
+import { html } from "./vendor/htm-preact-standalone.mjs";
+
+const HISTORY_FIELDS = ["channel", "started_at", "outcome", "agent", "wrap_up_code",
+  "wrap_up_notes", "ivr_path", "self_service"];
+
+function when(value, lang) {
+  const d = new Date(value);
+  return Number.isNaN(d.getTime()) ? String(value)
+    : d.toLocaleString(lang === "zh" ? "zh-CN" : "en", { dateStyle: "short", timeStyle: "short" });
+}
+
+/** Any JSON value as plain text. */
+export function text(value, W) {
+  if (value === null || value === undefined || value === "") {
+    return "—";
+  }
+  if (typeof value === "boolean") {
+    return value ? W.yes : W.no;
+  }
+  if (Array.isArray(value)) {
+    return value.map((v) => text(v, W)).join(" › ");
+  }
+  if (typeof value === "object") {
+    return Object.entries(value).map(([k, v]) => k + ": " + text(v, W)).join(", ");
+  }
+  return String(value);
+}
+
+function Pairs({ obj, W }) {
+  const entries = obj && typeof obj === "object" && !Array.isArray(obj) ? Object.entries(obj) : [];
+  if (!entries.length) {
+    return html`<p class="muted">—</p>`;
+  }
+  return html`<dl class="pairs">
+    ${entries.map(([k, v]) => html`<dt>${k}</dt><dd>${text(v, W)}</dd>`)}
+  </dl>`;
+}
+
+function History({ items, cfg }) {
+  const W = cfg.strings;
+  if (!Array.isArray(items) || !items.length) {
+    return html`<p class="muted">${W.pop_none}</p>`;
+  }
+  return html`<ol class="history">
+    ${items.map((h) => html`<li>
+      <dl class="pairs">
+        ${HISTORY_FIELDS.filter((f) => h && h[f] !== undefined && h[f] !== null && h[f] !== "")
+          .map((f) => html`<dt>${W["h_" + f]}</dt>
+            <dd>${f === "started_at" ? when(h[f], cfg.lang) : text(h[f], W)}</dd>`)}
+      </dl>
+    </li>`)}
+  </ol>`;
+}
+
+export function Pop({ pop, card, cfg }) {
+  const W = cfg.strings;
+  if (!card) {
+    return html`<p class="muted">${W.pop_pick}</p>`;
+  }
+  if (!pop || pop.status === "loading") {
+    return html`<p class="muted">${W.loading}</p>`;
+  }
+  if (pop.status === "failed" || !pop.data) {
+    return html`<p class="muted pop-failed">${W.pop_failed}</p>`;
+  }
+  const data = pop.data;
+  const customer = data.customer || {};
+  const context = data.context || {};
+  return html`<section class="pop" data-contact=${card.contact}>
+    <h2>${W.pop_title}</h2>
+    <p class="pop-name">${text(customer.name || card.customer, W)}</p>
+    <h3>${W.pop_identities}</h3>
+    <${Pairs} obj=${customer.identities} W=${W} />
+    <h3>${W.pop_context}</h3>
+    <dl class="pairs">
+      <dt>${W.pop_ivr_path}</dt><dd class="ivr-path">${text(context.ivr_path, W)}</dd>
+    </dl>
+    <h4>${W.pop_entered}</h4>
+    <${Pairs} obj=${context.entered} W=${W} />
+    <h4>${W.pop_attributes}</h4>
+    <${Pairs} obj=${context.attributes} W=${W} />
+    <h3>${W.pop_history}</h3>
+    <${History} items=${data.history} cfg=${cfg} />
+  </section>`;
+}

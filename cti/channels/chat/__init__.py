@@ -1,0 +1,1 @@
+"""The chat channel: conversations with customers as contacts of the routing engine."""

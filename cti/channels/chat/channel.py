@@ -1,0 +1,467 @@
+"""The chat channel: conversations as contacts of the one routing engine (reactor thread).
+
+Implements ``cti.service.channel.Channel`` for chat. A conversation's id is also its
+engine contact id and its records interaction id. What a chat is made of:
+
+- **the transcript** lives only in the records database (``cti/records/chat.py``), written
+  by the chat journal's thread (``cti/records/chat_journal.py``, group commit). A message
+  is acknowledged to its sender, and shown to anyone, only after it is committed; the
+  journal's answer hops back to the reactor with ``callFromThread``;
+- **the live part** (who is connected, which agent holds it, the offer timer) is here;
+- **connections** are ``cti.realtime`` connections; ``Outbox`` per connection keeps every
+  conversation's messages in ``seq`` order without gaps, including across a resume (a
+  replay from the store runs while live messages for that conversation are held back).
+
+Where a chat goes: widget ``send`` (``customer.py``) -> ``open``/``post`` here -> the
+journal commits -> ``ack`` to the sender, ``msg`` to both sides -> the engine offers the
+contact (``deliver(Offer)``) -> the agent's desktop shows the offer (``cti/agents/desktop``)
+-> ``accept`` -> ``Connect`` -> the customer sees the agent join.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any, Protocol
+
+from cti.records.chat import Appended, FileRef, NewMessage, StoredMessage
+from cti.records.core.events import Ended, InteractionStarted, WrapUp
+from cti.routing import commands as c
+from cti.routing import events as e
+from cti.service.service import CtiService
+
+log = logging.getLogger(__name__)
+
+
+class Conn(Protocol):
+    """What the channel needs of a realtime connection (``cti.realtime.server.Connection``)."""
+
+    def send(self, frame: dict[str, Any]) -> None: ...
+
+
+class Journal(Protocol):
+    """The chat journal (``cti.records.chat_journal.ChatJournal``): callbacks run on its
+    thread; the channel hops back to the reactor itself."""
+
+    def submit(self, item: NewMessage, callback: Callable[[Appended], None]) -> None: ...
+
+    def read(self, fn: Callable[..., Any], *args: Any,
+             callback: Callable[[Any], None]) -> None:
+        """``fn(session_factory, *args)`` on the journal thread, after earlier writes."""
+        ...
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    queue: str = "service"
+    skills: Mapping[str, int] = field(default_factory=dict)
+    offer_s: float = 20.0  # an offer not accepted in time is a ring-no-answer
+    replay_limit: int = 1000
+
+
+def message_frame(m: StoredMessage, name: str = "") -> dict[str, Any]:
+    file = m.attachment
+    return {"t": "msg", "conv": m.conversation_id, "seq": m.seq, "from": m.sender,
+            "name": name, "cid": m.client_id, "text": m.body if m.kind != "file" else "",
+            "file": None if file is None else {"id": file.id, "name": file.name,
+                                               "type": file.type, "size": file.size},
+            "at": m.at.isoformat()}
+
+
+class Outbox:
+    """One connection's view of the conversations it follows: in order, no gaps, no
+    repeats. ``sent[conv]`` is the highest seq sent; while a replay from the store is
+    running for a conversation, live messages for it wait in ``held``."""
+
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+        self.sent: dict[str, int] = {}
+        self.held: dict[str, list[StoredMessage]] = {}
+
+    def replaying(self, conv: str) -> bool:
+        return conv in self.held
+
+    def start_replay(self, conv: str, after: int) -> None:
+        self.sent[conv] = max(after, 0)
+        self.held.setdefault(conv, [])
+
+    def finish_replay(self, conv: str, messages: list[StoredMessage]) -> None:
+        held = self.held.pop(conv, [])
+        for m in sorted([*messages, *held], key=lambda m: m.seq):
+            self._send(m)
+
+    def live(self, m: StoredMessage) -> bool:
+        """Send a live message; False if a gap shows (the caller then replays)."""
+        conv = m.conversation_id
+        if conv in self.held:
+            self.held[conv].append(m)
+            return True
+        last = self.sent.get(conv, 0)
+        if m.seq <= last:
+            return True
+        if m.seq > last + 1:
+            return False
+        self._send(m)
+        return True
+
+    def _send(self, m: StoredMessage) -> None:
+        conv = m.conversation_id
+        if m.seq <= self.sent.get(conv, 0) and conv in self.sent and m.seq != 0:
+            return
+        self.sent[conv] = m.seq
+        self.conn.send(message_frame(m))
+
+
+@dataclass
+class LiveChat:
+    conv: str
+    visitor: str
+    lang: str
+    name: str = ""
+    identities: dict[str, str] = field(default_factory=dict)
+    state: str = "waiting"  # pending | waiting | offered | connected | wrap_up | ended
+    agent: str | None = None  # offered to, then connected to
+    opened_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    offer_timer: Any = None
+
+
+class ChatChannel:
+    medium = "chat"
+
+    def __init__(self, service: CtiService, journal: Journal, reactor: Any,
+                 settings: ChatSettings, agent_names: Callable[[str], str],
+                 wall: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.service = service
+        self.journal = journal
+        self.reactor = reactor
+        self.settings = settings
+        self.agent_names = agent_names
+        self.wall = wall
+        self.chats: dict[str, LiveChat] = {}
+        self.customers: dict[str, set[Outbox]] = {}  # conv -> customer connections
+        self.desks: dict[str, set[Outbox]] = {}  # agent id -> desktop connections
+        self.on_agent_event: list[Callable[[str, dict[str, Any]], None]] = []
+        # Left messages and conversations restored after a restart, waiting for a staffed
+        # queue (``dispatch_pending`` runs whenever an agent's state changes).
+        self.pending: dict[str, LiveChat] = {}
+        self.is_open: Callable[[], str | None] = lambda: None
+
+    # ------------------------------------------------------------------ Channel protocol
+
+    def deliver(self, contact_id: str, command: c.Command) -> None:
+        chat = self.chats.get(contact_id)
+        if chat is None:
+            return
+        match command:
+            case c.Offer():
+                self._offer(chat, command.agent_id)
+            case c.CancelOffer():
+                self._offer_gone(chat, command.agent_id, "cancelled")
+            case c.Connect():
+                self._connected(chat, command.agent_id)
+            case c.Announce():
+                self.to_customer(chat.conv, {"t": "queue", "conv": chat.conv,
+                                             "position": command.position,
+                                             "wait_s": _round(command.ewt_s)})
+            case c.ExitContact():
+                self._finish(chat, "system", f"queue_exit:{command.reason}", queue_exit=True)
+            case _:
+                pass
+
+    def find(self, transport_key: str) -> str | None:
+        return transport_key if transport_key in self.chats else None
+
+    # ------------------------------------------------------------------ connections
+
+    def follow_as_customer(self, box: Outbox, conv: str, after: int) -> None:
+        self.customers.setdefault(conv, set()).add(box)
+        self._replay(box, conv, after)
+
+    def follow_as_agent(self, box: Outbox, agent_id: str) -> None:
+        self.desks.setdefault(agent_id, set()).add(box)
+
+    def resume_agent(self, box: Outbox, conv: str, after: int) -> None:
+        self._replay(box, conv, after)
+
+    def drop(self, box: Outbox) -> None:
+        for boxes in (*self.customers.values(), *self.desks.values()):
+            boxes.discard(box)
+
+    def _replay(self, box: Outbox, conv: str, after: int) -> None:
+        from cti.records.chat import messages_after
+
+        box.start_replay(conv, after)
+
+        def done(messages: list[StoredMessage]) -> None:
+            box.finish_replay(conv, list(messages))
+
+        self.journal.read(messages_after, conv, after, self.settings.replay_limit,
+                          callback=self._on_reactor(done))
+
+    # ------------------------------------------------------------------ pushing frames
+
+    def to_customer(self, conv: str, frame: dict[str, Any]) -> None:
+        for box in list(self.customers.get(conv, ())):
+            box.conn.send(frame)
+
+    def to_agent(self, agent_id: str, frame: dict[str, Any]) -> None:
+        for box in list(self.desks.get(agent_id, ())):
+            box.conn.send(frame)
+        for listener in self.on_agent_event:
+            listener(agent_id, frame)
+
+    def to_both(self, chat: LiveChat, frame: dict[str, Any]) -> None:
+        self.to_customer(chat.conv, frame)
+        if chat.agent is not None and chat.state in ("connected", "wrap_up"):
+            self.to_agent(chat.agent, frame)
+
+    def _fan_out(self, m: StoredMessage) -> None:
+        chat = self.chats.get(m.conversation_id)
+        boxes = list(self.customers.get(m.conversation_id, ()))
+        if chat is not None and chat.agent is not None and chat.state in ("connected",
+                                                                           "wrap_up"):
+            boxes += list(self.desks.get(chat.agent, ()))
+        for box in boxes:
+            if not box.live(m):
+                self._replay(box, m.conversation_id, box.sent.get(m.conversation_id, 0))
+
+    # ------------------------------------------------------------------ the customer's side
+
+    def open(self, visitor: str, lang: str, identities: Mapping[str, str], name: str,
+             done: Callable[[LiveChat | None, str], None],
+             customer_id: int | None = None) -> None:
+        """Open a new conversation (stored first), then queue it; ``done(chat, error)``."""
+        from cti.records.chat import open_conversation
+
+        conv = "chat-" + secrets.token_hex(10)
+        now = self.wall()
+
+        def stored(_: Any) -> None:
+            chat = LiveChat(conv, visitor, lang, name, dict(identities), opened_at=now)
+            self.chats[conv] = chat
+            self.service.record(conv, lambda: InteractionStarted("chat", dict(identities)))
+            self._enqueue(chat, priority=0)
+            done(chat, "")
+
+        self.journal.read(partial(open_conversation, visitor=visitor, lang=lang, now=now,
+                                  customer_id=customer_id), conv,
+                          callback=self._on_reactor(stored))
+
+    def restore(self, conv: str, visitor: str, lang: str, opened_at: datetime) -> LiveChat:
+        """A conversation still open in the store after a restart: queue it again, first
+        (or keep it pending until an agent is there)."""
+        chat = self.chats.get(conv)
+        if chat is None:
+            chat = LiveChat(conv, visitor, lang, opened_at=opened_at, state="pending")
+            self.chats[conv] = chat
+            self.pending[conv] = chat
+            self.dispatch_pending()
+        return chat
+
+    def leave_message(self, visitor: str, lang: str, cid: str, text: str, name: str,
+                      phone: str, done: Callable[[str], None]) -> None:
+        """No agent now: the message is stored as a conversation of its own, acknowledged,
+        and queued as a chat contact as soon as an agent is staffed (the next shift)."""
+        from cti.records.chat import open_conversation
+
+        conv = "chat-" + secrets.token_hex(10)
+        now = self.wall()
+        identities = {"phone": phone} if phone else {}
+
+        def opened(_: Any) -> None:
+            chat = LiveChat(conv, visitor, lang, name, identities, state="pending",
+                            opened_at=now)
+            self.chats[conv] = chat
+            self.service.record(conv, lambda: InteractionStarted("chat", identities))
+
+            def stored(result: Appended) -> None:
+                if result.error:
+                    log.error("chat: a left message was not stored: %s", result.error)
+                    return
+                done(conv)
+                self.pending[conv] = chat
+                self.dispatch_pending()
+
+            self.journal.submit(NewMessage(conv, "customer", visitor, cid, "text", text, None,
+                                           now), self._on_reactor(stored))
+
+        self.journal.read(partial(open_conversation, visitor=visitor, lang=lang, now=now),
+                          conv, callback=self._on_reactor(opened))
+
+    def dispatch_pending(self) -> None:
+        if not self.pending or self.is_open() is not None:
+            return
+        for conv, chat in list(self.pending.items()):
+            del self.pending[conv]
+            chat.state = "waiting"
+            self._enqueue(chat, priority=10)
+
+    def _enqueue(self, chat: LiveChat, priority: int) -> None:
+        self.service.add_contact(self, e.ContactArrived(
+            chat.conv, "chat", self.settings.queue, priority, dict(self.settings.skills),
+            {"channel": "chat", "language": chat.lang}, chat.name or chat.visitor))
+        view = self.service.contact(chat.conv)
+        if view is not None and view.position is not None:
+            ewt = next((q.ewt_s for q in self.service.queues() if q.name == view.queue), None)
+            self.to_customer(chat.conv, {"t": "queue", "conv": chat.conv,
+                                         "position": view.position, "wait_s": _round(ewt)})
+
+    def post(self, conv: str, sender: str, author: str, cid: str, *, text: str = "",
+             file: Mapping[str, Any] | None = None,
+             ack: Callable[[Appended], None]) -> None:
+        """Store one message; when committed: ``ack`` (sender) and ``msg`` to both sides."""
+        ref = None if not file else FileRef(str(file["id"]), str(file["name"]),
+                                            str(file["type"]), int(file["size"]))
+        item = NewMessage(conv, sender, author, cid, "file" if file else "text", text, ref,
+                          self.wall())
+
+        def committed(result: Appended) -> None:
+            ack(result)
+            if result.error is None and not result.duplicate and result.message is not None:
+                self._fan_out(result.message)
+
+        self.journal.submit(item, self._on_reactor(committed))
+
+    def typing(self, chat: LiveChat, sender: str) -> None:
+        frame = {"t": "typing", "conv": chat.conv, "from": sender}
+        if sender == "customer":
+            if chat.agent is not None and chat.state == "connected":
+                self.to_agent(chat.agent, frame)
+        else:
+            self.to_customer(chat.conv, frame)
+
+    def receipt(self, chat: LiveChat, reader: str, kind: str, seq: int) -> None:
+        """``reader`` has seen (delivered) or read up to ``seq``: tell the other side."""
+        frame = {"t": "receipt", "conv": chat.conv, "kind": kind, "seq": seq}
+        if reader == "customer":
+            if chat.agent is not None and chat.state in ("connected", "wrap_up"):
+                self.to_agent(chat.agent, frame)
+        else:
+            self.to_customer(chat.conv, frame)
+
+    def end(self, chat: LiveChat, by: str) -> None:
+        self._finish(chat, by, f"ended_by_{by}")
+
+    # ------------------------------------------------------------------ the agent's side
+
+    def accept(self, chat: LiveChat, agent_id: str) -> bool:
+        if chat.state != "offered" or chat.agent != agent_id:
+            return False
+        self._cancel_timer(chat)
+        self.service.connected(chat.conv, agent_id)
+        return True
+
+    def reject(self, chat: LiveChat, agent_id: str) -> bool:
+        if chat.state != "offered" or chat.agent != agent_id:
+            return False
+        self._cancel_timer(chat)
+        chat.state, chat.agent = "waiting", None
+        self.to_agent(agent_id, {"t": "offer_gone", "contact": chat.conv, "why": "rejected"})
+        self.service.rejected(chat.conv, agent_id)
+        return True
+
+    def wrapped_up(self, chat: LiveChat, agent_id: str, code: str, notes: str) -> None:
+        self.service.record(chat.conv, lambda: WrapUp(agent_id, code, notes))
+        self.chats.pop(chat.conv, None)
+        self.customers.pop(chat.conv, None)
+        self.service.forget_contact(chat.conv)
+        self.to_agent(agent_id, {"t": "card_gone", "contact": chat.conv})
+
+    def held_by(self, agent_id: str) -> list[LiveChat]:
+        return [ch for ch in self.chats.values()
+                if ch.agent == agent_id and ch.state in ("offered", "connected", "wrap_up")]
+
+    def card(self, chat: LiveChat) -> dict[str, Any]:
+        return {"t": "card", "contact": chat.conv, "medium": "chat", "conv": chat.conv,
+                "customer": chat.name or chat.identities.get("phone", "") or chat.visitor,
+                "queue": self.settings.queue, "since": chat.opened_at.isoformat(),
+                "state": chat.state}
+
+    def offer_frame(self, chat: LiveChat, expires_in: float) -> dict[str, Any]:
+        return {"t": "offer", "contact": chat.conv, "medium": "chat", "conv": chat.conv,
+                "customer": chat.name or chat.identities.get("phone", "") or chat.visitor,
+                "queue": self.settings.queue, "expires_in": round(expires_in)}
+
+    # ------------------------------------------------------------------ engine commands
+
+    def _offer(self, chat: LiveChat, agent_id: str) -> None:
+        chat.state, chat.agent = "offered", agent_id
+        self._cancel_timer(chat)
+        chat.offer_timer = self.reactor.callLater(self.settings.offer_s, self._timed_out,
+                                                  chat.conv, agent_id)
+        self.to_agent(agent_id, self.offer_frame(chat, self.settings.offer_s))
+
+    def _timed_out(self, conv: str, agent_id: str) -> None:
+        chat = self.chats.get(conv)
+        if chat is None or chat.state != "offered" or chat.agent != agent_id:
+            return
+        chat.offer_timer = None
+        chat.state, chat.agent = "waiting", None
+        self.to_agent(agent_id, {"t": "offer_gone", "contact": conv, "why": "timeout"})
+        self.service.timed_out(conv, agent_id)
+
+    def _offer_gone(self, chat: LiveChat, agent_id: str, why: str) -> None:
+        self._cancel_timer(chat)
+        if chat.state == "offered" and chat.agent == agent_id:
+            chat.state, chat.agent = "waiting", None
+        self.to_agent(agent_id, {"t": "offer_gone", "contact": chat.conv, "why": why})
+
+    def _connected(self, chat: LiveChat, agent_id: str) -> None:
+        chat.state, chat.agent = "connected", agent_id
+        self.to_agent(agent_id, {"t": "offer_gone", "contact": chat.conv, "why": "accepted"})
+        self.to_agent(agent_id, self.card(chat))
+        self.to_customer(chat.conv, {"t": "joined", "conv": chat.conv,
+                                     "name": self.agent_names(agent_id)})
+
+    def _finish(self, chat: LiveChat, by: str, reason: str, queue_exit: bool = False) -> None:
+        from cti.records.chat import end_conversation
+
+        if chat.state in ("ended", "wrap_up"):
+            return
+        self._cancel_timer(chat)
+        was_connected = chat.state == "connected"
+        previous = chat.state
+        chat.state = "wrap_up" if was_connected else "ended"
+        ended_by = "caller" if by == "customer" else by  # the records' word for the customer
+        self.service.record(chat.conv, lambda: Ended(ended_by, reason, "" if was_connected
+                                                     else ("queue" if queue_exit else "")))
+        self.journal.read(end_conversation, chat.conv, self.wall(),
+                          callback=lambda _: None)
+        frame = {"t": "ended", "conv": chat.conv, "by": by}
+        self.to_customer(chat.conv, frame)
+        if was_connected and chat.agent is not None:
+            self.to_agent(chat.agent, frame)
+            self.to_agent(chat.agent, self.card(chat))
+            self.service.ended(chat.conv)
+        else:
+            if previous == "offered" and chat.agent is not None:
+                self.to_agent(chat.agent, {"t": "offer_gone", "contact": chat.conv,
+                                           "why": "cancelled"})
+            self.pending.pop(chat.conv, None)
+            if not queue_exit and previous in ("waiting", "offered"):
+                self.service.abandoned(chat.conv)
+            self.chats.pop(chat.conv, None)
+            self.service.forget_contact(chat.conv)
+
+    def _cancel_timer(self, chat: LiveChat) -> None:
+        if chat.offer_timer is not None and chat.offer_timer.active():
+            chat.offer_timer.cancel()
+        chat.offer_timer = None
+
+    def _on_reactor(self, fn: Callable[[Any], None]) -> Callable[[Any], None]:
+        """A journal callback (journal thread) that runs ``fn`` on the reactor thread."""
+        reactor = self.reactor
+
+        def hop(result: Any) -> None:
+            reactor.callFromThread(fn, result)
+
+        return hop
+
+
+def _round(ewt: float | None) -> int | None:
+    return None if ewt is None else round(ewt)
+

@@ -1,0 +1,267 @@
+"""Chat over the real WebSocket layer, without a browser: a customer and agents' desktops
+against the wired chat site (engine, journal, records on SQLite)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
+
+from cti.records import chat as store
+from cti.records.models import Interaction, InteractionEvent
+from tests.chat.harness import Client, Site, chat_site
+
+
+def open_chat(site: Site, customer: Client, text: str = "hello", cid: str = "c1"
+              ) -> tuple[str, dict[str, Any]]:
+    customer.send(t="hello", role="customer", visitor=None, lang="en", resume={})
+    welcome = customer.wait("welcome")
+    assert welcome["open"] is True
+    customer.send(t="send", conv=None, cid=cid, text=text)
+    ack = customer.wait("ack", cid=cid)
+    return ack["conv"], welcome
+
+
+def desk(site: Site, agent_id: str, username: str) -> Client:
+    agent = site.agent(site.agent_cookie(username, agent_id))
+    agent.send(t="hello", role="agent", resume={})
+    agent.wait("welcome")
+    agent.wait("agent")
+    return agent
+
+
+def records(site: Site, conv: str, kind: str | None = None, timeout: float = 5.0) -> list[Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        with site.sf() as s:
+            q = select(InteractionEvent).where(InteractionEvent.interaction_id == conv)
+            rows = list(s.scalars(q))
+        if kind is None or any(r.type == kind for r in rows) or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.05)
+
+
+def test_a_chat_is_stored_offered_accepted_and_answered(tmp_path: Path) -> None:
+    with chat_site(tmp_path) as site:
+        agent = desk(site, "agent1001", "alice")
+        customer = site.customer()
+        conv, _ = open_chat(site, customer, "where is my order?")
+        offer = agent.wait("offer", contact=conv)
+        assert offer["medium"] == "chat" and offer["expires_in"] > 0
+        agent.send(t="accept", contact=conv)
+        assert customer.wait("joined", conv=conv)["name"] == "alice"
+        first = agent.wait("msg", conv=conv)
+        assert (first["seq"], first["from"], first["text"]) == (1, "customer",
+                                                                "where is my order?")
+        agent.send(t="send", conv=conv, cid="a1", text="It ships today.")
+        assert agent.wait("ack", cid="a1")["seq"] == 2
+        reply = customer.wait("msg", conv=conv, seq=2)
+        assert (reply["from"], reply["text"]) == ("agent", "It ships today.")
+        transcript = store.transcript(site.sf, conv)
+        assert [(m.seq, m.sender, m.body) for m in transcript] == [
+            (1, "customer", "where is my order?"), (2, "agent", "It ships today.")]
+
+
+def test_a_resent_message_is_acknowledged_again_and_stored_once(tmp_path: Path) -> None:
+    with chat_site(tmp_path) as site:
+        agent = desk(site, "agent1001", "alice")
+        customer = site.customer()
+        conv, _ = open_chat(site, customer, "one")
+        agent.wait("offer", contact=conv)
+        agent.send(t="accept", contact=conv)
+        agent.wait("msg", conv=conv, seq=1)
+        customer.send(t="send", conv=conv, cid="c1", text="one")  # the resend
+        assert customer.wait("ack", cid="c1")["seq"] == 1
+        customer.send(t="send", conv=conv, cid="c2", text="two")
+        assert customer.wait("ack", cid="c2")["seq"] == 2
+        got = [f for f in agent.quiet(0.5) if f["t"] == "msg"]
+        assert [f["seq"] for f in got] == [2]
+        assert [m.client_id for m in store.transcript(site.sf, conv)] == ["c1", "c2"]
+
+
+def test_a_reconnecting_customer_gets_exactly_what_it_missed(tmp_path: Path) -> None:
+    with chat_site(tmp_path) as site:
+        agent = desk(site, "agent1001", "alice")
+        customer = site.customer()
+        conv, welcome = open_chat(site, customer, "hi")
+        customer.wait("msg", conv=conv, seq=1)
+        agent.wait("offer", contact=conv)
+        agent.send(t="accept", contact=conv)
+        customer.close()
+        for i in range(3):
+            agent.send(t="send", conv=conv, cid=f"a{i}", text=f"answer {i}")
+            agent.wait("ack", cid=f"a{i}")
+        again = site.customer()
+        again.send(t="hello", role="customer", visitor=welcome["visitor"], lang="en",
+                   resume={conv: 2})
+        assert again.wait("welcome")["conv"] == conv
+        msgs = [f for f in again.quiet(0.8) if f["t"] == "msg"]
+        assert [(f["seq"], f["text"]) for f in msgs] == [(3, "answer 1"), (4, "answer 2")]
+
+
+def test_an_agent_at_capacity_gets_no_more_chat_offers(tmp_path: Path) -> None:
+    with chat_site(tmp_path, max_chats=2) as site:
+        agent = desk(site, "agent1001", "alice")
+        convs = []
+        for n in range(3):
+            customer = site.customer()
+            conv, _ = open_chat(site, customer, f"chat {n}", cid=f"c{n}")
+            convs.append(conv)
+            if n < 2:
+                agent.wait("offer", contact=conv)
+                agent.send(t="accept", contact=conv)
+                agent.wait("card", contact=conv)
+        state = [f for f in agent.seen if f["t"] == "agent"][-1]
+        assert (state["chats"], state["max_chats"]) == (2, 2)
+        assert not [f for f in agent.quiet(0.5) if f["t"] == "offer"]
+        view = site.on_reactor(site.cti.gateway.contact, convs[2])
+        assert view is not None and view.state == "waiting"
+
+
+def test_an_offer_not_accepted_in_time_goes_to_the_next_agent(tmp_path: Path) -> None:
+    with chat_site(tmp_path, ring_timeout_s=1) as site:
+        slow = desk(site, "agent1001", "alice")
+        customer = site.customer()
+        conv, _ = open_chat(site, customer)
+        slow.wait("offer", contact=conv)
+        fast = desk(site, "agent1002", "bob")
+        assert slow.wait("offer_gone", contact=conv, timeout=4)["why"] == "timeout"
+        fast.wait("offer", contact=conv, timeout=4)
+        fast.send(t="accept", contact=conv)
+        assert customer.wait("joined")["name"] == "bob"
+        assert slow.wait("agent", state="not_ready")["reason"] == "missed"  # as a phone
+
+
+def test_end_wrap_up_and_records(tmp_path: Path) -> None:
+    with chat_site(tmp_path) as site:
+        agent = desk(site, "agent1001", "alice")
+        customer = site.customer()
+        conv, _ = open_chat(site, customer, "bye soon")
+        agent.wait("offer", contact=conv)
+        agent.send(t="accept", contact=conv)
+        customer.send(t="end", conv=conv)
+        assert agent.wait("ended", conv=conv)["by"] == "customer"
+        assert agent.wait("card", contact=conv)["state"] == "wrap_up"
+        agent.send(t="wrapup", contact=conv, code="resolved", notes="told them")
+        agent.wait("card_gone", contact=conv)
+        kinds = [r.type for r in records(site, conv, "wrap_up")]
+        for kind in ("interaction_started", "queued", "offered", "connected", "ended",
+                     "wrap_up"):
+            assert kind in kinds
+        time.sleep(0.3)
+        with site.sf() as s:
+            row = s.get(Interaction, conv)
+            assert row is not None and row.channel == "chat" and row.agent == "agent1001"
+            assert row.wrap_up_code == "resolved"
+
+
+def test_an_agent_sees_only_their_own_contacts(tmp_path: Path) -> None:
+    with chat_site(tmp_path) as site:
+        alice = desk(site, "agent1001", "alice")
+        customer = site.customer()
+        conv, _ = open_chat(site, customer)
+        alice.wait("offer", contact=conv)
+        bob = desk(site, "agent1002", "bob")
+        bob.send(t="accept", contact=conv)
+        assert bob.wait("error")["code"] == "not_yours"
+        bob.send(t="send", conv=conv, cid="b1", text="let me in")
+        assert bob.wait("error")["code"] == "not_yours"
+
+
+def test_a_desktop_without_a_valid_session_is_refused(tmp_path: Path) -> None:
+    with chat_site(tmp_path) as site:
+        intruder = site.agent("forged-token")
+        intruder.send(t="hello", role="agent", resume={})
+        assert intruder.wait("error")["code"] == "not_signed_in"
+        with pytest.raises(ConnectionClosed):
+            intruder.next(2)
+
+
+def test_a_foreign_origin_is_refused(tmp_path: Path) -> None:
+    with chat_site(tmp_path) as site, pytest.raises(InvalidStatus):
+        connect(site.ws, origin="http://evil.example", open_timeout=5)  # type: ignore[arg-type]
+
+
+def test_no_agent_means_leave_a_message_which_reaches_the_next_shift(tmp_path: Path) -> None:
+    with chat_site(tmp_path) as site:
+        customer = site.customer()
+        customer.send(t="hello", role="customer", visitor=None, lang="zh", resume={})
+        welcome = customer.wait("welcome")
+        assert (welcome["open"], welcome["reason"]) == (False, "no_agents")
+        customer.send(t="send", conv=None, cid="c1", text="anyone?")
+        assert customer.wait("error")["code"] == "no_agents"
+        customer.send(t="leave_message", cid="m1", text="please call me", name="Li",
+                      phone="13800138000")
+        ref = customer.wait("left", cid="m1")["ref"]
+        agent = desk(site, "agent1001", "alice")
+        offer = agent.wait("offer", contact=ref)
+        assert offer["customer"] == "Li"
+        agent.send(t="accept", contact=ref)
+        msg = agent.wait("msg", conv=ref, seq=1)
+        assert msg["text"] == "please call me"
+
+
+def test_malformed_and_oversized_frames_get_errors_and_lose_nothing(tmp_path: Path) -> None:
+    with chat_site(tmp_path) as site:
+        desk(site, "agent1001", "alice")
+        customer = site.customer()
+        conv, _ = open_chat(site, customer)
+        customer.ws.send("{not json")
+        assert customer.wait("error")["code"] == "bad_frame"
+        customer.send(t="send", conv=conv, cid="big", text="x" * 20000)
+        assert customer.wait("error")["code"] in ("frame_too_big", "bad_field")
+        customer.send(t="send", conv=conv, cid="c2", text="still here")
+        assert customer.wait("ack", cid="c2")["seq"] == 2
+
+
+def test_after_a_restart_both_sides_resume_and_nothing_is_lost(tmp_path: Path) -> None:
+    with chat_site(tmp_path) as site:
+        agent = desk(site, "agent1001", "alice")
+        customer = site.customer()
+        conv, welcome = open_chat(site, customer, "before")
+        agent.wait("offer", contact=conv)
+        agent.send(t="accept", contact=conv)
+        agent.wait("msg", conv=conv, seq=1)
+        agent.send(t="send", conv=conv, cid="a1", text="answer")
+        agent.wait("ack", cid="a1")
+        token = site.agent_cookie("alice", "agent1001")
+    with chat_site(tmp_path) as site:  # same database: a restart
+        agent = site.agent(token)
+        agent.send(t="hello", role="agent", resume={conv: 2})
+        agent.wait("welcome")
+        customer = site.customer()
+        customer.send(t="hello", role="customer", visitor=welcome["visitor"], lang="en",
+                      resume={conv: 2})
+        assert customer.wait("welcome")["conv"] == conv
+        offer = agent.wait("offer", contact=conv)
+        agent.send(t="accept", contact=offer["contact"])
+        customer.send(t="send", conv=conv, cid="c3", text="after")
+        assert customer.wait("ack", cid="c3")["seq"] == 3
+        assert agent.wait("msg", conv=conv, seq=3)["text"] == "after"
+        assert [m.seq for m in store.transcript(site.sf, conv)] == [1, 2, 3]
+
+
+def test_a_call_shows_on_the_desktop_and_is_wrapped_up_there(tmp_path: Path) -> None:
+    from cti.routing import events as e
+
+    with chat_site(tmp_path) as site:
+        agent = desk(site, "agent1001", "alice")
+        gw = site.cti.gateway
+        arrived = e.ContactArrived("call-1", "voice", "service", 0, {"general": 1},
+                                   {"order_id": "123"}, "13800138000")
+        site.on_reactor(site.cti.service.add_contact, site.cti.voice, arrived)
+        ringing = agent.wait("card", contact="call-1")
+        assert (ringing["medium"], ringing["state"], ringing["customer"]) == (
+            "voice", "ringing", "13800138000")
+        site.on_reactor(gw.command, e.OfferAccepted("call-1", "agent1001"))
+        assert agent.wait("card", contact="call-1")["state"] == "connected"
+        site.on_reactor(gw.command, e.ContactEnded("call-1"))
+        assert agent.wait("card", contact="call-1")["state"] == "wrap_up"
+        agent.send(t="wrapup", contact="call-1", code="resolved", notes="fixed")
+        agent.wait("card_gone", contact="call-1")
+        assert "wrap_up" in [r.type for r in records(site, "call-1", "wrap_up")]
