@@ -123,6 +123,12 @@ class AgentDesk:
         return self.gateway.agent(agent_id)
 
 
+def personal_skill(agent_id: str) -> str:
+    """The skill only ``agent_id`` has: a contact requiring it waits for that agent alone
+    (how a transfer to one agent is routed, through the same queues)."""
+    return f"agent:{agent_id}"
+
+
 def parse_skills(spec: str) -> dict[str, int]:
     """``"general:1,address_change:2"`` -> ``{"general": 1, "address_change": 2}``."""
     skills: dict[str, int] = {}

@@ -62,7 +62,11 @@ def build_chat(cfg: Config, flows: Mapping[str, Flow], reactor: Any, cti: Any,
     journal = ChatJournal(session_factory)
     names: dict[str, str] = {}
     settings = ChatSettings(queue=cfg.chat.queue, skills=parse_skills(cfg.chat.skills),
-                            offer_s=float(cfg.cti.ring_timeout_s))
+                            offer_s=float(cfg.cti.ring_timeout_s),
+                            ack_first=cfg.chat.ack_before_store)
+    if cfg.chat.ack_before_store:
+        log.warning("chat: ack_before_store is on: acknowledged messages can be lost in a "
+                    "crash (a benchmark setting, never for production)")
     channel = ChatChannel(cti.service, journal, reactor, settings,
                           lambda agent: names.get(agent, agent))
     tokens = VisitorTokens(cfg.secret_key)

@@ -129,6 +129,7 @@ class ChatConfig:
     max_frame_bytes: int = 16384
     frames_per_s: int = 10
     max_connections: int = 5000
+    ack_before_store: bool = False  # benchmark only: see ChatSettings.ack_first
 
     @property
     def origin(self) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cti.agents.desk import AgentDesk, parse_skills
+from cti.agents.desk import AgentDesk, parse_skills, personal_skill
 from cti.agents.http_api import AgentApi
 from cti.app.config import Config
 from cti.channels.voice.channel import VoiceChannel, VoiceQueueSettings
@@ -72,6 +72,7 @@ def agent_profiles(cfg: Config, flows: Mapping[str, Flow]) -> dict[str, dict[str
     for agent in cfg.asterisk.agents:
         spec = cfg.cti.agent_skills.get(agent)
         profiles[agent] = parse_skills(spec) if spec else dict(default)
+        profiles[agent][personal_skill(agent)] = 1  # a transfer to this agent requires it
     return profiles
 
 

@@ -124,17 +124,17 @@ def page(browser: Browser) -> Iterator[Page]:
 
 def tap(page: Page, key: str) -> None:
     """Tap a menu option by its key and wait for the next page."""
-    with page.expect_navigation(wait_until="domcontentloaded"):
+    with page.expect_navigation(wait_until="load"):  # styles applied before measuring
         page.locator(f'button.choice[data-key="{key}"]').click()
 
 
 def enter(page: Page, digits: str) -> None:
     """Type digits into the number field (empty: submit nothing) and continue."""
     page.locator('input[name="digits"]').fill(digits)
-    with page.expect_navigation(wait_until="domcontentloaded"):
+    with page.expect_navigation(wait_until="load"):  # styles applied before measuring
         page.locator('[data-testid="submit"]').click()
 
 
 def press(page: Page, testid: str) -> None:
-    with page.expect_navigation(wait_until="domcontentloaded"):
+    with page.expect_navigation(wait_until="load"):  # styles applied before measuring
         page.locator(f'[data-testid="{testid}"]').click()

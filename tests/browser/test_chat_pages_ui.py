@@ -292,10 +292,10 @@ def test_unacked_send_is_resent_with_the_same_cid_after_reconnect(page: Page, si
     open_chat(page, site, ws, conv="c1")
     agent_msg(ws, 1, "Hi")
     send = say(page, ws, "Are you there?")
+    before = len(ws.frames)
     ws.drop()
     expect(page.locator("#conn")).to_be_visible()
     expect(page.locator("#conn")).to_have_text("Connection lost, reconnecting…")
-    before = len(ws.frames)
     hello = ws.wait(page, lambda f: f["t"] == "hello", "second hello", before)
     assert hello["visitor"] == TOKEN and hello["resume"] == {"c1": 1}
     ws.push(t="welcome", role="customer", visitor=TOKEN, conv="c1", open=True, reason=None)
@@ -331,6 +331,8 @@ def test_closed_chat_offers_a_leave_a_message_form(page: Page, site: Site,
     open_chat(page, site, ws, open=False, reason="after_hours")
     expect(page.locator("#offline-reason")).to_have_text("We are closed right now.")
     expect(page.locator("#composer")).to_be_hidden()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.screenshot(path=str(SCREENSHOTS / "chat-closed-en.png"))
     page.locator('#leave input[name="name"]').fill("Wang")
     page.locator('#leave input[name="phone"]').fill("not a phone")
     page.locator("#leave-send").click()
@@ -392,7 +394,7 @@ def test_files_are_checked_uploaded_with_the_token_and_shown_inline(
     assert got.value.suggested_filename == "terms.pdf"
     img = page.locator("li.msg.agent img.inline-image")
     expect(img).to_have_attribute("src", re.compile(r"^blob:"))
-    page.wait_for_function("document.querySelector('li.msg.agent img').naturalWidth === 4")
+    expect(img).to_have_js_property("naturalWidth", 4)  # fetched with the token
     no_csp_trouble(console)
 
 

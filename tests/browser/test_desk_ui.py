@@ -190,6 +190,7 @@ def test_two_chat_tabs_count_unread_until_selected(desk: Page, desk_url: str,
     expect(tab(desk, "c2").locator(".unread")).to_have_text("2")
     expect(tab(desk, "c1").locator(".unread")).to_have_count(0)  # on screen: read
     ws.wait(desk, lambda f: f["t"] == "read" and f["conv"] == "c1" and f["seq"] == 1, "read c1")
+    ws.wait(desk, lambda f: f["t"] == "seen" and f["conv"] == "c2" and f["seq"] == 2, "seen c2")
     assert sorted((f["conv"], f["seq"]) for f in ws.of("seen")) == [("c1", 1), ("c2", 1),
                                                                     ("c2", 2)]
     customer_msg(ws, "c1", 2, "one more")
@@ -225,9 +226,9 @@ def test_a_reply_goes_sending_sent_read_and_is_resent_after_a_drop(desk: Page, d
     assert (send["conv"], send["text"]) == ("c1", "Hi Wang, how can I help?")
     mine = desk.locator(".transcript .msg.own")
     expect(mine).to_have_attribute("data-status", "sending")
+    before = len(ws.frames)
     ws.drop()
     expect(desk.locator('[data-testid="conn"]')).to_have_text("Connection lost, reconnecting…")
-    before = len(ws.frames)
     hello = ws.wait(desk, lambda f: f["t"] == "hello", "second hello", before)
     assert hello["resume"] == {"c1": 1}
     ws.push(t="welcome", role="agent", agent="a1", name="Li Na")
@@ -294,8 +295,7 @@ def test_desk_fits_1280x800_and_is_screenshotted(desk: Page, desk_url: str, ws: 
     customer_msg(ws, "c2", 1, "你好" if lang == "zh" else "Hello")
     expect(desk.locator(".pop-name")).to_have_text("Zhang Wei")
     expect(desk.locator(".ivr-path")).to_have_text("main › orders › agent")
-    expect(desk.locator(".transcript img.inline-image")).to_have_count(1)
-    desk.wait_for_function("document.querySelector('.transcript img').naturalWidth === 4")
+    expect(desk.locator(".transcript img.inline-image")).to_have_js_property("naturalWidth", 4)
     assert desk.evaluate("document.documentElement.scrollWidth") <= 1280
     assert desk.evaluate("document.documentElement.scrollHeight") <= 800
     shot = SCREENSHOTS / f"desk-{lang}.png"

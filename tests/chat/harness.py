@@ -136,15 +136,15 @@ class Client:
 
 
 @contextmanager
-def chat_site(tmp: Path, **chat: Any) -> Iterator[Site]:
+def chat_site(tmp: Path, db_url: str = "", **chat: Any) -> Iterator[Site]:
     """A chat site on a free port; a second ``chat_site`` on the same ``tmp`` is a restart
-    (same database, same secret)."""
+    (same database, same secret). ``db_url``: an empty database (default SQLite in ``tmp``)."""
     ensure_reactor()
     port = free_port()
     secret_file = tmp / "secret"
     if not secret_file.exists():
         secret_file.write_text("test-secret-" + "x" * 20)
-    cfg = Config(data_dir=str(tmp), secret_key=secret_file.read_text(),
+    cfg = Config(data_dir=str(tmp), secret_key=secret_file.read_text(), database_url=db_url,
                  cti=CtiConfig(api_token="test-token", wrap_up_s=60,
                                ring_timeout_s=chat.pop("ring_timeout_s", 20),
                                max_chats=chat.pop("max_chats", 3)),

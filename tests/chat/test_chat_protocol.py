@@ -46,8 +46,9 @@ def records(site: Site, conv: str, kind: str | None = None, timeout: float = 5.0
         time.sleep(0.05)
 
 
-def test_a_chat_is_stored_offered_accepted_and_answered(tmp_path: Path) -> None:
-    with chat_site(tmp_path) as site:
+def test_a_chat_is_stored_offered_accepted_and_answered(
+        tmp_path: Path, empty_db_url: str) -> None:
+    with chat_site(tmp_path, empty_db_url) as site:
         agent = desk(site, "agent1001", "alice")
         customer = site.customer()
         conv, _ = open_chat(site, customer, "where is my order?")
@@ -67,8 +68,9 @@ def test_a_chat_is_stored_offered_accepted_and_answered(tmp_path: Path) -> None:
             (1, "customer", "where is my order?"), (2, "agent", "It ships today.")]
 
 
-def test_a_resent_message_is_acknowledged_again_and_stored_once(tmp_path: Path) -> None:
-    with chat_site(tmp_path) as site:
+def test_a_resent_message_is_acknowledged_again_and_stored_once(
+        tmp_path: Path, empty_db_url: str) -> None:
+    with chat_site(tmp_path, empty_db_url) as site:
         agent = desk(site, "agent1001", "alice")
         customer = site.customer()
         conv, _ = open_chat(site, customer, "one")
@@ -84,8 +86,9 @@ def test_a_resent_message_is_acknowledged_again_and_stored_once(tmp_path: Path) 
         assert [m.client_id for m in store.transcript(site.sf, conv)] == ["c1", "c2"]
 
 
-def test_a_reconnecting_customer_gets_exactly_what_it_missed(tmp_path: Path) -> None:
-    with chat_site(tmp_path) as site:
+def test_a_reconnecting_customer_gets_exactly_what_it_missed(
+        tmp_path: Path, empty_db_url: str) -> None:
+    with chat_site(tmp_path, empty_db_url) as site:
         agent = desk(site, "agent1001", "alice")
         customer = site.customer()
         conv, welcome = open_chat(site, customer, "hi")
@@ -104,8 +107,9 @@ def test_a_reconnecting_customer_gets_exactly_what_it_missed(tmp_path: Path) -> 
         assert [(f["seq"], f["text"]) for f in msgs] == [(3, "answer 1"), (4, "answer 2")]
 
 
-def test_an_agent_at_capacity_gets_no_more_chat_offers(tmp_path: Path) -> None:
-    with chat_site(tmp_path, max_chats=2) as site:
+def test_an_agent_at_capacity_gets_no_more_chat_offers(
+        tmp_path: Path, empty_db_url: str) -> None:
+    with chat_site(tmp_path, empty_db_url, max_chats=2) as site:
         agent = desk(site, "agent1001", "alice")
         convs = []
         for n in range(3):
@@ -123,8 +127,9 @@ def test_an_agent_at_capacity_gets_no_more_chat_offers(tmp_path: Path) -> None:
         assert view is not None and view.state == "waiting"
 
 
-def test_an_offer_not_accepted_in_time_goes_to_the_next_agent(tmp_path: Path) -> None:
-    with chat_site(tmp_path, ring_timeout_s=1) as site:
+def test_an_offer_not_accepted_in_time_goes_to_the_next_agent(
+        tmp_path: Path, empty_db_url: str) -> None:
+    with chat_site(tmp_path, empty_db_url, ring_timeout_s=1) as site:
         slow = desk(site, "agent1001", "alice")
         customer = site.customer()
         conv, _ = open_chat(site, customer)
@@ -137,13 +142,14 @@ def test_an_offer_not_accepted_in_time_goes_to_the_next_agent(tmp_path: Path) ->
         assert slow.wait("agent", state="not_ready")["reason"] == "missed"  # as a phone
 
 
-def test_end_wrap_up_and_records(tmp_path: Path) -> None:
-    with chat_site(tmp_path) as site:
+def test_end_wrap_up_and_records(tmp_path: Path, empty_db_url: str) -> None:
+    with chat_site(tmp_path, empty_db_url) as site:
         agent = desk(site, "agent1001", "alice")
         customer = site.customer()
         conv, _ = open_chat(site, customer, "bye soon")
         agent.wait("offer", contact=conv)
         agent.send(t="accept", contact=conv)
+        customer.wait("joined", conv=conv)
         customer.send(t="end", conv=conv)
         assert agent.wait("ended", conv=conv)["by"] == "customer"
         assert agent.wait("card", contact=conv)["state"] == "wrap_up"
@@ -160,8 +166,8 @@ def test_end_wrap_up_and_records(tmp_path: Path) -> None:
             assert row.wrap_up_code == "resolved"
 
 
-def test_an_agent_sees_only_their_own_contacts(tmp_path: Path) -> None:
-    with chat_site(tmp_path) as site:
+def test_an_agent_sees_only_their_own_contacts(tmp_path: Path, empty_db_url: str) -> None:
+    with chat_site(tmp_path, empty_db_url) as site:
         alice = desk(site, "agent1001", "alice")
         customer = site.customer()
         conv, _ = open_chat(site, customer)
@@ -173,8 +179,8 @@ def test_an_agent_sees_only_their_own_contacts(tmp_path: Path) -> None:
         assert bob.wait("error")["code"] == "not_yours"
 
 
-def test_a_desktop_without_a_valid_session_is_refused(tmp_path: Path) -> None:
-    with chat_site(tmp_path) as site:
+def test_a_desktop_without_a_valid_session_is_refused(tmp_path: Path, empty_db_url: str) -> None:
+    with chat_site(tmp_path, empty_db_url) as site:
         intruder = site.agent("forged-token")
         intruder.send(t="hello", role="agent", resume={})
         assert intruder.wait("error")["code"] == "not_signed_in"
@@ -182,13 +188,14 @@ def test_a_desktop_without_a_valid_session_is_refused(tmp_path: Path) -> None:
             intruder.next(2)
 
 
-def test_a_foreign_origin_is_refused(tmp_path: Path) -> None:
-    with chat_site(tmp_path) as site, pytest.raises(InvalidStatus):
+def test_a_foreign_origin_is_refused(tmp_path: Path, empty_db_url: str) -> None:
+    with chat_site(tmp_path, empty_db_url) as site, pytest.raises(InvalidStatus):
         connect(site.ws, origin="http://evil.example", open_timeout=5)  # type: ignore[arg-type]
 
 
-def test_no_agent_means_leave_a_message_which_reaches_the_next_shift(tmp_path: Path) -> None:
-    with chat_site(tmp_path) as site:
+def test_no_agent_means_leave_a_message_which_reaches_the_next_shift(
+        tmp_path: Path, empty_db_url: str) -> None:
+    with chat_site(tmp_path, empty_db_url) as site:
         customer = site.customer()
         customer.send(t="hello", role="customer", visitor=None, lang="zh", resume={})
         welcome = customer.wait("welcome")
@@ -206,8 +213,9 @@ def test_no_agent_means_leave_a_message_which_reaches_the_next_shift(tmp_path: P
         assert msg["text"] == "please call me"
 
 
-def test_malformed_and_oversized_frames_get_errors_and_lose_nothing(tmp_path: Path) -> None:
-    with chat_site(tmp_path) as site:
+def test_malformed_and_oversized_frames_get_errors_and_lose_nothing(
+        tmp_path: Path, empty_db_url: str) -> None:
+    with chat_site(tmp_path, empty_db_url) as site:
         desk(site, "agent1001", "alice")
         customer = site.customer()
         conv, _ = open_chat(site, customer)
@@ -219,8 +227,9 @@ def test_malformed_and_oversized_frames_get_errors_and_lose_nothing(tmp_path: Pa
         assert customer.wait("ack", cid="c2")["seq"] == 2
 
 
-def test_after_a_restart_both_sides_resume_and_nothing_is_lost(tmp_path: Path) -> None:
-    with chat_site(tmp_path) as site:
+def test_after_a_restart_both_sides_resume_and_nothing_is_lost(
+        tmp_path: Path, empty_db_url: str) -> None:
+    with chat_site(tmp_path, empty_db_url) as site:
         agent = desk(site, "agent1001", "alice")
         customer = site.customer()
         conv, welcome = open_chat(site, customer, "before")
@@ -230,7 +239,7 @@ def test_after_a_restart_both_sides_resume_and_nothing_is_lost(tmp_path: Path) -
         agent.send(t="send", conv=conv, cid="a1", text="answer")
         agent.wait("ack", cid="a1")
         token = site.agent_cookie("alice", "agent1001")
-    with chat_site(tmp_path) as site:  # same database: a restart
+    with chat_site(tmp_path, empty_db_url) as site:  # same database: a restart
         agent = site.agent(token)
         agent.send(t="hello", role="agent", resume={conv: 2})
         agent.wait("welcome")
@@ -265,3 +274,24 @@ def test_a_call_shows_on_the_desktop_and_is_wrapped_up_there(tmp_path: Path) -> 
         agent.send(t="wrapup", contact="call-1", code="resolved", notes="fixed")
         agent.wait("card_gone", contact="call-1")
         assert "wrap_up" in [r.type for r in records(site, "call-1", "wrap_up")]
+
+
+def test_a_chat_transferred_to_another_agent_reaches_only_that_agent(
+        tmp_path: Path, empty_db_url: str) -> None:
+    with chat_site(tmp_path, empty_db_url) as site:
+        alice = desk(site, "agent1001", "alice")
+        customer = site.customer()
+        conv, _ = open_chat(site, customer, "I need bob")
+        alice.wait("offer", contact=conv)
+        alice.send(t="accept", contact=conv)
+        alice.wait("card", contact=conv)
+        bob = desk(site, "agent1002", "bob")
+        alice.send(t="transfer", contact=conv, agent="agent1002")
+        alice.wait("card_gone", contact=conv)
+        customer.wait("transferred", conv=conv)
+        bob.wait("offer", contact=conv)
+        bob.send(t="accept", contact=conv)
+        assert customer.wait("joined", conv=conv)["name"] == "bob"
+        assert bob.wait("msg", conv=conv, seq=1)["text"] == "I need bob"
+        alice.send(t="transfer", contact=conv, agent="agent1002")
+        assert alice.wait("error")["code"] == "not_yours"

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cti.agents.desk import AgentDesk, AgentError
+from cti.agents.desk import AgentDesk, AgentError, personal_skill
 from cti.channels.chat.channel import ChatChannel, LiveChat, Outbox
 from cti.realtime.core.frames import FrameError, id_field, text_field
 from cti.records.chat import Appended
@@ -121,6 +121,8 @@ class AgentFrames:
         conn.send(agent_frame(view))
         raw = frame.get("resume")
         resume: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        who.resume = {k: v for k, v in list(resume.items())[:100] if isinstance(k, str)
+                      and isinstance(v, int) and not isinstance(v, bool) and v >= 0}
         for chat in self.chat.held_by(who.agent_id):
             if chat.state == "offered":
                 conn.send(self.chat.offer_frame(chat, self.chat.settings.offer_s))
@@ -171,8 +173,9 @@ class AgentFrames:
         chat = self._own(who, frame, "contact")
         if not self.chat.accept(chat, who.agent_id):
             raise FrameError("not_offered", "this offer is no longer yours")
-        assert who.box is not None
-        self.chat.resume_agent(who.box, chat.conv, 0)
+        assert who.box is not None  # from where this desktop already is (a re-offer after a
+        self.chat.resume_agent(who.box, chat.conv,  # restart), else the whole transcript
+                               who.box.sent.get(chat.conv) or who.resume.get(chat.conv, 0))
 
     def _f_reject(self, conn: Any, who: DeskAgent, frame: Mapping[str, Any]) -> None:
         chat = self._own(who, frame, "contact")
@@ -235,3 +238,24 @@ class AgentFrames:
         self.desk.wrap_up(who.agent_id, code, notes, contact=chat.conv, record=False)
         self.chat.wrapped_up(chat, who.agent_id, code, notes)
         conn.send(agent_frame(self.gateway.agent(who.agent_id)))
+
+    def _f_transfer(self, conn: Any, who: DeskAgent, frame: Mapping[str, Any]) -> None:
+        """To a queue (``queue``) or to one agent (``agent``: logged in and not the sender)."""
+        chat = self._own(who, frame, "contact")
+        if chat.state != "connected":
+            raise FrameError("not_connected", "only a connected chat can be transferred")
+        settings = self.chat.settings
+        target = frame.get("agent")
+        if target is not None:
+            agent = id_field(frame, "agent") or ""
+            view = self.gateway.agent(agent)
+            if agent == who.agent_id or agent not in self.desk.profiles or \
+                    view.state == "logged_out":
+                raise FrameError("agent_unavailable", "that agent is not signed in")
+            skills = {**settings.skills, personal_skill(agent): 1}
+            self.chat.transfer(chat, who.agent_id, settings.queue, skills, agent)
+            return
+        queue = id_field(frame, "queue") or ""
+        if queue not in {q.name for q in self.gateway.queues()}:
+            raise FrameError("unknown_queue", "no such queue")
+        self.chat.transfer(chat, who.agent_id, queue, settings.skills, queue)

@@ -61,6 +61,10 @@ class ChatSettings:
     skills: Mapping[str, int] = field(default_factory=dict)
     offer_s: float = 20.0  # an offer not accepted in time is a ring-no-answer
     replay_limit: int = 1000
+    # Benchmark only (``[chat] ack_before_store``): acknowledge and deliver at once, store
+    # afterwards. A crash loses what was acknowledged; it exists to measure what storing
+    # first costs (bench/chat_bench.py), never for production.
+    ack_first: bool = False
 
 
 def message_frame(m: StoredMessage, name: str = "") -> dict[str, Any]:
@@ -127,6 +131,9 @@ class LiveChat:
     agent: str | None = None  # offered to, then connected to
     opened_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     offer_timer: Any = None
+    # ack_first only: the seq given out in memory, and what each client id got
+    last_seq: int = 0
+    sent: dict[tuple[str, str], StoredMessage] = field(default_factory=dict)
 
 
 class ChatChannel:
@@ -324,7 +331,28 @@ class ChatChannel:
             if result.error is None and not result.duplicate and result.message is not None:
                 self._fan_out(result.message)
 
+        if self.settings.ack_first:
+            return self._post_unsafely(item, ack)
         self.journal.submit(item, self._on_reactor(committed))
+        return None
+
+    def _post_unsafely(self, item: NewMessage, ack: Callable[[Appended], None]) -> None:
+        """``ack_first`` (benchmark only): seq from memory, ack and deliver, store later."""
+        chat = self.chats.get(item.conversation_id)
+        if chat is None:
+            ack(Appended(None, error="no_conversation"))
+            return
+        key = (item.sender, item.client_id)
+        if key in chat.sent:
+            ack(Appended(chat.sent[key], duplicate=True))
+            return
+        chat.last_seq += 1
+        m = StoredMessage(item.conversation_id, chat.last_seq, item.sender, item.author,
+                          item.client_id, item.kind, item.body, item.attachment, item.at)
+        chat.sent[key] = m
+        ack(Appended(m))
+        self._fan_out(m)
+        self.journal.submit(item, lambda result: None)
 
     def typing(self, chat: LiveChat, sender: str) -> None:
         frame = {"t": "typing", "conv": chat.conv, "from": sender}
@@ -370,6 +398,24 @@ class ChatChannel:
         self.customers.pop(chat.conv, None)
         self.service.forget_contact(chat.conv)
         self.to_agent(agent_id, {"t": "card_gone", "contact": chat.conv})
+
+    def transfer(self, chat: LiveChat, agent_id: str, queue: str,
+                 skills: Mapping[str, int], to: str) -> None:
+        """Hand a connected chat on: it leaves this agent (no wrap-up: recorded as
+        transferred) and waits again, first in line, in ``queue`` with ``skills`` (a
+        transfer to one agent requires that agent's personal skill)."""
+        if chat.state != "connected" or chat.agent != agent_id:
+            return
+        self.service.record(chat.conv, lambda: WrapUp(agent_id, "transferred", to))
+        self.service.ended(chat.conv)
+        self.service.apply(e.WrapUpEnded(agent_id, chat.conv))
+        self.to_agent(agent_id, {"t": "card_gone", "contact": chat.conv})
+        chat.state, chat.agent = "waiting", None
+        self.to_customer(chat.conv, {"t": "transferred", "conv": chat.conv})
+        self.service.add_contact(self, e.ContactArrived(
+            chat.conv, "chat", queue, 10, dict(skills),
+            {"channel": "chat", "language": chat.lang, "transferred_from": agent_id},
+            chat.name or chat.visitor))
 
     def held_by(self, agent_id: str) -> list[LiveChat]:
         return [ch for ch in self.chats.values()

@@ -16,9 +16,12 @@ const SIGNED_OUT_ERRORS = ["not_signed_in", "unauthorized", "session_ended"];
 
 const root = document.getElementById("desk");
 const outbox = new Outbox("hotline.desk.outbox." + cfg.agent_id);
+const MARKS_KEY = "hotline.desk.marks." + cfg.agent_id;
+const MARKS_MAX = 50;  // conversations whose marks are kept
+const gone = new Set(); // chats wrapped up or handed on: their marks are dropped
 const sentRead = {};   // conv -> seq sent in a `read` frame on this connection
 const lastTyping = {}; // conv -> ms
-let state = initial(Date.now());
+let state = { ...initial(Date.now()), ...loadMarks() };
 let drawing = false;
 
 const sock = new Socket({
@@ -38,6 +41,39 @@ const sock = new Socket({
     return true;
   }
 });
+
+/**
+ * What the agent has read and what the customers have received/read, kept across a reload
+ * of this page (the server does not replay receipts): {readUpTo, receipts} of live chats.
+ */
+function loadMarks() {
+  const seq = (v) => (Number.isInteger(v) && v >= 0 ? v : 0);
+  try {
+    const saved = JSON.parse(window.localStorage.getItem(MARKS_KEY) || "{}") || {};
+    const readUpTo = {};
+    const receipts = {};
+    for (const [conv, n] of Object.entries(saved.readUpTo || {})) {
+      readUpTo[conv] = seq(n);
+    }
+    for (const [conv, r] of Object.entries(saved.receipts || {})) {
+      receipts[conv] = { delivered: seq(r && r.delivered), read: seq(r && r.read) };
+    }
+    return { readUpTo, receipts };
+  } catch (err) {
+    return {}; // unreadable or no storage: start from nothing
+  }
+}
+
+function saveMarks() {
+  const only = (obj) => Object.fromEntries(Object.entries(obj)
+    .filter(([conv]) => !gone.has(conv)).slice(-MARKS_MAX));
+  try {
+    window.localStorage.setItem(MARKS_KEY, JSON.stringify({
+      readUpTo: only(state.readUpTo), receipts: only(state.receipts) }));
+  } catch (err) {
+    // storage full or disabled: the marks still live in memory
+  }
+}
 
 function signedOut() {
   dispatch({ type: "conn", status: "signed_out" });
@@ -72,8 +108,12 @@ function readSelected() {
 
 function dispatch(action) {
   const was = state.selected;
+  const before = state;
   state = reduce(state, action);
   readSelected();
+  if (state.readUpTo !== before.readUpTo || state.receipts !== before.receipts) {
+    saveMarks();
+  }
   draw();
   if (state.selected !== was && state.selected !== null) {
     loadPop(state.selected); // a new selection: by a click, or by an arriving card
@@ -96,6 +136,9 @@ function onFrame(f) {
     flush();
   } else if (f.t === "ack") {
     outbox.remove(f.cid);
+  } else if (f.t === "card_gone") {
+    gone.add(String(f.contact));
+    saveMarks();
   } else if (f.t === "msg" && f.from === "agent" && f.cid) {
     outbox.remove(f.cid);
   } else if (f.t === "error") {

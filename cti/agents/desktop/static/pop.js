@@ -41,6 +41,9 @@ function Pairs({ obj, W }) {
   </dl>`;
 }
 
+/** Nothing to show: absent, null, "" or [] (a chat has no IVR path). */
+const empty = (v) => v === undefined || v === null || v === "" || (Array.isArray(v) && !v.length);
+
 function History({ items, cfg }) {
   const W = cfg.strings;
   if (!Array.isArray(items) || !items.length) {
@@ -49,7 +52,7 @@ function History({ items, cfg }) {
   return html`<ol class="history">
     ${items.map((h) => html`<li>
       <dl class="pairs">
-        ${HISTORY_FIELDS.filter((f) => h && h[f] !== undefined && h[f] !== null && h[f] !== "")
+        ${HISTORY_FIELDS.filter((f) => h && !empty(h[f]))
           .map((f) => html`<dt>${W["h_" + f]}</dt>
             <dd>${f === "started_at" ? when(h[f], cfg.lang) : text(h[f], W)}</dd>`)}
       </dl>

@@ -9,6 +9,8 @@
  */
 import { Outbox, Socket, newCid, socketUrl } from "./socket.js";
 import { Files, humanSize, refusal } from "./files.js";
+import { MessageList, buildEmoji, setStatus as advance } from "./list.js";
+import { KEY, keep, load, storedVisitor } from "./store.js";
 
 const cfg = JSON.parse(document.getElementById("hotline-config").textContent);
 const W = cfg.strings;
@@ -17,13 +19,8 @@ const TRANSCRIPT_MAX = 200;
 const IDENTITY_WAIT_MS = 300;
 const TYPING_EVERY_MS = 2000;
 const TYPING_SHOWN_MS = 4000;
-const KEY = {
-  visitor: "hotline.visitor", resume: "hotline.resume", outbox: "hotline.outbox",
-  transcript: "hotline.transcript", receipts: "hotline.receipts"
-};
 const EMOJI = ["😀", "😂", "😊", "😍", "🥰", "😉", "🤔", "😅", "😢", "😭", "😡", "😮",
   "👍", "👎", "👏", "🙏", "👌", "💪", "🎉", "❤️", "🔥", "✅", "❌", "❓"];
-const ORDER = { sending: 0, sent: 1, delivered: 2, read: 3 };
 const CLOSED = ["no_agents", "after_hours"];
 const embedded = window.parent !== window;
 
@@ -38,35 +35,6 @@ const el = {
 };
 
 const fmt = (t, vars) => String(t).replace(/\{(\w+)\}/g, (m, k) => (k in vars ? String(vars[k]) : m));
-
-function load(key, fallback) {
-  try {
-    const raw = window.localStorage.getItem(key);
-    return raw === null ? fallback : JSON.parse(raw);
-  } catch (err) {
-    return fallback;
-  }
-}
-
-function keep(key, value) {
-  try {
-    if (value === null) {
-      window.localStorage.removeItem(key);
-    } else {
-      window.localStorage.setItem(key, typeof value === "string" ? value : JSON.stringify(value));
-    }
-  } catch (err) {
-    // storage disabled or full: this page still works from memory
-  }
-}
-
-function storedVisitor() {
-  try {
-    return window.localStorage.getItem(KEY.visitor);
-  } catch (err) {
-    return null;
-  }
-}
 
 const state = {
   visitor: storedVisitor(),
@@ -102,78 +70,10 @@ const sock = new Socket({
 
 // ------------------------------------------------------------------ the message list
 
-function clock(at) {
-  const d = at ? new Date(at) : new Date();
-  return Number.isNaN(d.getTime()) ? ""
-    : d.toLocaleTimeString(cfg.lang === "zh" ? "zh-CN" : "en", { hour: "2-digit", minute: "2-digit" });
-}
-
-function append(li) {
-  const list = el.messages;
-  const stick = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
-  list.appendChild(li);
-  if (stick) {
-    list.scrollTop = list.scrollHeight;
-  }
-}
-
-function line(text, kind) {
-  const li = document.createElement("li");
-  li.className = "line " + (kind || "");
-  li.textContent = text;
-  append(li);
-}
-
-function bubble(m, localUrl) {
-  const own = m.from === "customer";
-  const li = document.createElement("li");
-  li.className = "msg " + (own ? "own" : m.from === "system" ? "system" : "agent");
-  if (m.seq) {
-    li.dataset.seq = String(m.seq);
-  }
-  if (m.from === "agent") {
-    const who = document.createElement("span");
-    who.className = "who";
-    who.textContent = m.name || W.agent;
-    li.appendChild(who);
-  }
-  if (m.text) {
-    const p = document.createElement("p");
-    p.className = "text";
-    p.textContent = m.text;
-    li.appendChild(p);
-  }
-  if (m.file) {
-    li.appendChild(files.view(m.file, localUrl));
-  }
-  const meta = document.createElement("div");
-  meta.className = "meta";
-  const time = document.createElement("time");
-  time.textContent = clock(m.at);
-  meta.appendChild(time);
-  let statusEl = null;
-  if (own) {
-    statusEl = document.createElement("span");
-    statusEl.className = "status";
-    meta.appendChild(statusEl);
-  }
-  li.appendChild(meta);
-  append(li);
-  return { li, statusEl };
-}
-
-function setStatus(entry, status) {
-  if (!entry.statusEl) {
-    return;
-  }
-  if (status !== "failed" && entry.status && entry.status !== "failed"
-      && ORDER[status] <= ORDER[entry.status]) {
-    return;
-  }
-  entry.status = status;
-  entry.li.dataset.status = status;
-  entry.statusEl.textContent = W["status_" + status] || "";
-}
+const list = new MessageList({ list: el.messages, words: W, files, lang: cfg.lang });
+const line = (text, kind) => list.line(text, kind);
+const bubble = (m, localUrl) => list.bubble(m, localUrl);
+const setStatus = (entry, status) => advance(entry, status, W);
 
 function applyReceipts(entry) {
   const r = state.receipts[state.conv];
@@ -240,11 +140,7 @@ function setConv(conv) {
 }
 
 function clearList() {
-  for (const li of Array.from(el.messages.children)) {
-    if (li.id !== "greeting") {
-      li.remove();
-    }
-  }
+  list.clear();
   state.own.clear();
   state.rendered.clear();
 }
@@ -578,24 +474,6 @@ function resizeText() {
   el.text.style.height = Math.min(el.text.scrollHeight, 120) + "px";
 }
 
-function buildEmoji() {
-  for (const e of EMOJI) {
-    const b = document.createElement("button");
-    b.type = "button";
-    b.className = "emoji";
-    b.textContent = e;
-    b.setAttribute("aria-label", e);
-    b.addEventListener("click", () => {
-      const start = el.text.selectionStart ?? el.text.value.length;
-      const end = el.text.selectionEnd ?? start;
-      el.text.setRangeText(e, start, end, "end");
-      el.text.focus();
-      el.text.dispatchEvent(new Event("input"));
-    });
-    el.emojiPanel.appendChild(b);
-  }
-}
-
 function wire() {
   el.composer.addEventListener("submit", (ev) => {
     ev.preventDefault();
@@ -716,7 +594,7 @@ function identityFromParent() {
   });
 }
 
-buildEmoji();
+buildEmoji(el.emojiPanel, el.text, EMOJI);
 wire();
 restore();
 identityFromParent().then(() => sock.start());
