@@ -46,6 +46,7 @@ class AgentDesk:
     gateway: Gateway
     profiles: Mapping[str, Mapping[str, int]]  # agent id -> skills, from configuration
     max_chats: int = 5
+    chat_while_voice: bool = False  # the configured rule for a call offer while chatting
 
     # ------------------------------------------------------------------ reads
 
@@ -70,7 +71,8 @@ class AgentDesk:
             raise AgentError("invalid", "bad_max_chats",
                              f"max_chats is a whole number 0..{MAX_CHATS}")
         return self._act("login", agent_id,
-                         e.AgentLoggedIn(agent_id, dict(self.profiles[agent_id]), chats))
+                         e.AgentLoggedIn(agent_id, dict(self.profiles[agent_id]), chats,
+                                         self.chat_while_voice))
 
     def ready(self, agent_id: str) -> AgentView:
         self.check_agent(agent_id)

@@ -145,7 +145,9 @@ def build_chat(cfg: Config, flows: Mapping[str, Flow], reactor: Any, cti: Any,
                             tuple((code, code.replace("_", " ")) for code in
                                   cfg.chat.wrap_up_codes),
                             secure_cookie=cfg.chat.public_url.startswith("https:"),
-                            history=history_rows),
+                            history=history_rows,
+                            signed_out=lambda agent, token: cti.gateway.from_thread(
+                                channel.sign_out, agent, token)),
         tuple(cfg.chat.allowed_origins), cfg.chat.max_file_bytes + 256 * 1024)
     return ChatParts(journal, channel, app, web, tokens)
 

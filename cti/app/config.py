@@ -104,6 +104,7 @@ class CtiConfig:
     # agent -> "skill:level,skill:level"; an agent not listed has level 1 in every queue
     agent_skills: dict[str, str] = field(default_factory=dict)
     max_chats: int = 5
+    chat_while_voice: bool = False  # may an agent in chats be offered a call (and vice versa)
 
 
 @dataclass(frozen=True)

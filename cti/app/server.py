@@ -201,7 +201,7 @@ def start_cti(cfg: Config, c: Components, reactor: Any,
         # Listen first: a port in use must not restore agents or close calls of another run.
         reactor.listenTCP(cfg.cti.api_port, Site(cti.api), interface=cfg.cti.api_host)
         store = AgentStore(Path(cfg.data_dir) / "agents.json", cti.gateway, cti.profiles,
-                           background.submit)
+                           background.submit, cfg.cti.chat_while_voice)
         store.restore()  # at start, before the reactor runs: reading the file may block
         close_interrupted_calls(c.session_factory, cti.service)
         ok = True

@@ -95,7 +95,7 @@ def build_cti(cfg: Config, flows: Mapping[str, Flow], reactor: Any, records: Rec
     service = CtiService(Engine(queues), records, reactor)
     gateway = Gateway(service, reactor)
     profiles = agent_profiles(cfg, flows)
-    desk = AgentDesk(gateway, profiles, cfg.cti.max_chats)
+    desk = AgentDesk(gateway, profiles, cfg.cti.max_chats, cfg.cti.chat_while_voice)
     api = AgentApi(desk, cfg.cti.api_token)
     recordings = Path(cfg.data_dir) / "recordings"
     recordings.mkdir(parents=True, exist_ok=True)

@@ -30,8 +30,9 @@ Offload = Callable[[Callable[[], None]], None]
 
 class AgentStore:
     def __init__(self, path: Path, gateway: Gateway, profiles: Mapping[str, Mapping[str, int]],
-                 offload: Offload) -> None:
+                 offload: Offload, chat_while_voice: bool = False) -> None:
         self.path = path
+        self.chat_while_voice = chat_while_voice
         self.gateway = gateway
         self.profiles = profiles
         self.offload = offload
@@ -85,7 +86,7 @@ class AgentStore:
             self.gateway.command(e.AgentLoggedIn(
                 agent, dict(self.profiles[agent]),
                 max_chats if isinstance(max_chats, int) and 0 <= max_chats <= 20 else 5,
-                ready=False))
+                self.chat_while_voice, ready=False))
             state, reason = item.get("state"), item.get("reason")
             if state == "ready":
                 self.gateway.command(e.AgentReady(agent))

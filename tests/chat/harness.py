@@ -17,6 +17,7 @@ from typing import Any
 from twisted.internet import reactor as global_reactor
 from twisted.internet.threads import blockingCallFromThread
 from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Origin
 
 from cti.app.chat_wiring import ChatParts, build_chat, listen_chat, restore_open_chats
 from cti.app.config import ChatConfig, Config, CtiConfig
@@ -75,10 +76,10 @@ class Site:
         return desk_sessions.create(self.sf, user.id, agent_id, "127.0.0.1")
 
     def customer(self) -> Client:
-        return Client(connect(self.ws, origin=self.url, open_timeout=5))  # type: ignore[arg-type]
+        return Client(connect(self.ws, origin=Origin(self.url), open_timeout=5))
 
     def agent(self, token: str) -> Client:
-        return Client(connect(self.ws, origin=self.url, open_timeout=5,  # type: ignore[arg-type]
+        return Client(connect(self.ws, origin=Origin(self.url), open_timeout=5,
                               additional_headers={"Cookie": f"hotline_desk={token}"}))
 
     def on_reactor(self, fn: Any, *args: Any) -> Any:

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from websockets.sync.client import connect
+from websockets.typing import Origin
 
 from cti.app.config import REPO_ROOT
 from cti.records import chat as store
@@ -78,7 +79,7 @@ def server(data: Path, chat_port: int) -> Iterator[subprocess.Popen[bytes]]:
 
 def ws(port: int, cookie: str | None = None) -> Client:
     headers = {"Cookie": f"hotline_desk={cookie}"} if cookie else None
-    return Client(connect(f"ws://127.0.0.1:{port}/ws", origin=f"http://127.0.0.1:{port}",  # type: ignore[arg-type]
+    return Client(connect(f"ws://127.0.0.1:{port}/ws", origin=Origin(f"http://127.0.0.1:{port}"),
                           additional_headers=headers, open_timeout=5))
 
 

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
+from websockets.typing import Origin
 
 from cti.records import chat as store
 from cti.records.models import Interaction, InteractionEvent
@@ -190,7 +191,7 @@ def test_a_desktop_without_a_valid_session_is_refused(tmp_path: Path, empty_db_u
 
 def test_a_foreign_origin_is_refused(tmp_path: Path, empty_db_url: str) -> None:
     with chat_site(tmp_path, empty_db_url) as site, pytest.raises(InvalidStatus):
-        connect(site.ws, origin="http://evil.example", open_timeout=5)  # type: ignore[arg-type]
+        connect(site.ws, origin=Origin("http://evil.example"), open_timeout=5)
 
 
 def test_no_agent_means_leave_a_message_which_reaches_the_next_shift(
@@ -295,3 +296,52 @@ def test_a_chat_transferred_to_another_agent_reaches_only_that_agent(
         assert bob.wait("msg", conv=conv, seq=1)["text"] == "I need bob"
         alice.send(t="transfer", contact=conv, agent="agent1002")
         assert alice.wait("error")["code"] == "not_yours"
+
+
+def test_signing_out_closes_the_sessions_open_desktops_at_once(tmp_path: Path) -> None:
+    import json
+    import re
+
+    import httpx
+
+    with chat_site(tmp_path) as site:
+        token = site.agent_cookie("alice", "agent1001")
+        open_tab = site.agent(token)
+        open_tab.send(t="hello", role="agent", resume={})
+        open_tab.wait("agent")
+        with httpx.Client(base_url=site.url, cookies={"hotline_desk": token},
+                          timeout=10) as http:
+            page = http.get("/desk/")
+            assert page.status_code == 200
+            cfg = re.search(r'<script type="application/json"[^>]*>(.*?)</script>', page.text,
+                            re.S)
+            assert cfg is not None
+            csrf = json.loads(cfg.group(1))["csrf_token"]
+            out = http.post("/desk/logout", data={"csrf_token": csrf})
+            assert out.status_code in (302, 303)
+        assert open_tab.wait("error")["code"] == "session_ended"
+        with pytest.raises(ConnectionClosed):
+            open_tab.next(3)
+        again = site.agent(token)
+        again.send(t="hello", role="agent", resume={})
+        assert again.wait("error")["code"] == "not_signed_in"
+
+
+def test_a_new_chat_hears_its_place_in_the_queue(tmp_path: Path) -> None:
+    with chat_site(tmp_path, max_chats=1) as site:
+        agent = desk(site, "agent1001", "alice")
+        first = site.customer()
+        conv1, _ = open_chat(site, first, "one", cid="a")
+        agent.wait("offer", contact=conv1)
+        agent.send(t="accept", contact=conv1)
+        agent.wait("card", contact=conv1)
+        second = site.customer()
+        conv2, _ = open_chat(site, second, "two", cid="b")
+        second.quiet(0.3)
+        places = [f for f in second.seen if f.get("t") == "queue" and f.get("conv") == conv2]
+        assert places and places[0]["position"] == 1
+        reply = [f for f in agent.quiet(0.3) if f.get("t") == "msg"]
+        agent.send(t="send", conv=conv1, cid="r1", text="hello from alice")
+        msg = first.wait("msg", conv=conv1, seq=2)
+        assert (msg["from"], msg["name"]) == ("agent", "alice")
+        assert not [f for f in reply if f.get("conv") == conv2]

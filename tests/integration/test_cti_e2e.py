@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -65,6 +66,8 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CtiRig]:
         "HOTLINE_CTI_RING_TIMEOUT_S": str(RING_TIMEOUT_S),
         "HOTLINE_CTI_WRAP_UP_S": "120",
         "HOTLINE_CTI_ANNOUNCE_EVERY_S": "8",  # longer than an announcement
+        "HOTLINE_CTI_CHAT_WHILE_VOICE": "true",  # an agent in a chat may take a call
+        "HOTLINE_CHAT_IGNORE_HOURS": "true",
     }
     try:
         rig = CtiRig.start(tmp_path_factory.mktemp("cti-e2e"), extra)
@@ -427,3 +430,63 @@ def test_no_call_left_open(rig: CtiRig, records: Any) -> None:
     time.sleep(1.0)
     with records() as session:
         assert open_interactions(session, channel="voice") == []
+
+
+# ------------------------------------------------------------------ chat + call on one desktop
+
+def test_a_call_reaches_an_agent_who_is_chatting_and_shows_on_the_desktop(
+        rig: CtiRig, api: httpx.Client, records: Any) -> None:
+    """Headless Chromium desktop of agent1001 (signed in with a desktop session): a chat is
+    accepted on the page, then a SIPp caller presses 0; with chat_while_voice the call is
+    offered to the same agent, its SIPp phone answers, and the call card appears at once."""
+    from playwright.sync_api import expect, sync_playwright
+    from websockets.sync.client import connect
+    from websockets.typing import Origin
+
+    from cti.records import desk_sessions
+    from cti.records.users import create_user, link_agent
+    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+    from tests.chat.harness import PASSWORD, Client
+
+    port = int(rig.env["HOTLINE_CHAT_PORT"])
+    site = f"http://127.0.0.1:{port}"
+    user = create_user(records, "desk1001", PASSWORD, role="agent")
+    link_agent(records, "desk1001", AGENT_A)
+    token = desk_sessions.create(records, user.id, AGENT_A, "127.0.0.1")
+    phone = _phone(rig, AGENT_A, "talk", answer_after_ms=1000, talk_ms=4000, timeout_s=90)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                     headless=True)
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 800})
+            context.add_cookies([{"name": "hotline_desk", "value": token, "url": site}])
+            page = context.new_page()
+            page.goto(f"{site}/desk/?lang=en")
+            _wait(lambda: _agent(api, AGENT_A)["state"] == "ready", 15, "the desktop login")
+            customer = Client(connect(f"ws://127.0.0.1:{port}/ws",
+                                      origin=Origin(site), open_timeout=5))
+            customer.send(t="hello", role="customer", visitor=None, lang="en", resume={})
+            customer.wait("welcome")
+            customer.send(t="send", conv=None, cid="c1", text="my parcel?")
+            conv = customer.wait("ack", cid="c1")["conv"]
+            page.get_by_role("button", name="Accept").click()
+            customer.wait("joined", conv=conv, timeout=10)
+            expect(page.locator(".centre")).to_contain_text("my parcel?", timeout=10_000)
+            caller = Call(DID_OPEN, TO_AGENT, "13900000077", timeout_s=60)
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                placed = _place(pool, rig, caller)
+                expect(page.locator(".calls")).to_be_visible(timeout=30_000)
+                _wait(lambda: _agent(api, AGENT_A)["voice_load"] == 1, 30, "the call connected")
+                view = _agent(api, AGENT_A)
+                assert view["chat_load"] == 1, view  # still in the chat while on the call
+                page.screenshot(path=str(Path(__file__).resolve().parent.parent / "browser"
+                                         / "screenshots" / "e2e-desk-call-and-chat.png"))
+                placed.result(timeout=90)
+            _assert_ok(caller)
+            customer.close()
+        finally:
+            browser.close()
+            result = phone.wait(30)
+    assert result.ok, result.describe()
+    summary = _summary(records, _iid(rig, caller.caller))
+    assert (summary.agent, summary.outcome) == (AGENT_A, "handled")

@@ -41,6 +41,8 @@ class DeskDeps:
     wrap_up_codes: tuple[tuple[str, str], ...]
     secure_cookie: bool = False
     history: Callable[[Any, Mapping[str, str]], list[dict[str, Any]]] = lambda sf, ids: []
+    # (agent id, session token): the session ended; close its open desktop sockets
+    signed_out: Callable[[str, str], None] = lambda agent, token: None
 
 
 def deps() -> DeskDeps:
@@ -104,7 +106,10 @@ def login() -> ResponseReturnValue:
 def logout() -> ResponseReturnValue:
     token = request.cookies.get(COOKIE, "")
     if token:
+        who = desk_sessions.lookup(deps().session_factory, token)
         desk_sessions.end(deps().session_factory, token)
+        if who is not None:
+            deps().signed_out(who.agent_id, token)
     resp = redirect("/desk/login")
     resp.delete_cookie(COOKIE, path="/")
     return resp

@@ -85,6 +85,7 @@ class Outbox:
         self.conn = conn
         self.sent: dict[str, int] = {}
         self.held: dict[str, list[StoredMessage]] = {}
+        self.name_of: Callable[[StoredMessage], str] = lambda m: ""  # set by the channel
 
     def replaying(self, conv: str) -> bool:
         return conv in self.held
@@ -117,7 +118,7 @@ class Outbox:
         if m.seq <= self.sent.get(conv, 0) and conv in self.sent and m.seq != 0:
             return
         self.sent[conv] = m.seq
-        self.conn.send(message_frame(m))
+        self.conn.send(message_frame(m, self.name_of(m)))
 
 
 @dataclass
@@ -185,11 +186,30 @@ class ChatChannel:
     # ------------------------------------------------------------------ connections
 
     def follow_as_customer(self, box: Outbox, conv: str, after: int) -> None:
+        box.name_of = self._name_of
         self.customers.setdefault(conv, set()).add(box)
         self._replay(box, conv, after)
 
     def follow_as_agent(self, box: Outbox, agent_id: str) -> None:
+        box.name_of = self._name_of
         self.desks.setdefault(agent_id, set()).add(box)
+
+    def _name_of(self, m: StoredMessage) -> str:
+        """The name a message shows: the agent's display name; customers' stay unnamed."""
+        return self.agent_names(m.author) if m.sender == "agent" else ""
+
+    def sign_out(self, agent_id: str, session: str) -> int:
+        """A desktop session ended (signed out): its open sockets stop working at once."""
+        closed = 0
+        for box in list(self.desks.get(agent_id, ())):
+            conn: Any = box.conn
+            if getattr(conn.principal, "session", None) == session:
+                conn.send({"t": "error", "code": "session_ended",
+                           "message": "signed out", "ref": None})
+                conn.close(4401, "signed out")
+                self.drop(box)
+                closed += 1
+        return closed
 
     def resume_agent(self, box: Outbox, conv: str, after: int) -> None:
         self._replay(box, conv, after)
@@ -251,8 +271,8 @@ class ChatChannel:
             chat = LiveChat(conv, visitor, lang, name, dict(identities), opened_at=now)
             self.chats[conv] = chat
             self.service.record(conv, lambda: InteractionStarted("chat", dict(identities)))
-            self._enqueue(chat, priority=0)
-            done(chat, "")
+            done(chat, "")  # the customer follows the conversation first: then the queue
+            self._enqueue(chat, priority=0)  # frame (position, wait) reaches them
 
         self.journal.read(partial(open_conversation, visitor=visitor, lang=lang, now=now,
                                   customer_id=customer_id), conv,
