@@ -146,6 +146,8 @@ def build_chat(cfg: Config, flows: Mapping[str, Flow], reactor: Any, cti: Any,
                                   cfg.chat.wrap_up_codes),
                             secure_cookie=cfg.chat.public_url.startswith("https:"),
                             history=history_rows,
+                            agents=lambda: sorted(a.agent_id for a in cti.gateway.from_thread(
+                                cti.gateway.agents) if a.state != "logged_out"),
                             signed_out=lambda agent, token: cti.gateway.from_thread(
                                 channel.sign_out, agent, token)),
         tuple(cfg.chat.allowed_origins), cfg.chat.max_file_bytes + 256 * 1024)

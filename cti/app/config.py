@@ -162,6 +162,10 @@ class Config:
     timezone: str = "Asia/Shanghai"
     secret_key: str = ""
     log_level: str = "INFO"
+    # The demo switch (HOTLINE_DEMO_OPEN_HOURS=1): every flow's schedules are open around the
+    # clock in this process, so calls and chats reach agents at any hour. The flow files are
+    # not changed; an operator never sets this.
+    demo_open_hours: bool = False
     itr: ItrConfig = field(default_factory=ItrConfig)
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
     backend: BackendConfig = field(default_factory=BackendConfig)

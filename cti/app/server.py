@@ -71,6 +71,9 @@ def build(cfg: Config, *, with_console: bool = True) -> Components:
     cfg = ensure_secrets(cfg)
     Path(cfg.data_dir).mkdir(parents=True, exist_ok=True)
     flows = load_flows_dir(cfg.flows_dir)
+    if cfg.demo_open_hours:
+        flows = open_around_the_clock(flows)
+        log.warning("demo_open_hours: every schedule is open around the clock (a demo switch)")
     runner = ActionRunner(cfg.backend.base_url)
     prompts = PromptStore(cfg.prompt_cache_dir, cfg.prompts.format, cfg.prompts.voices)
     links = LinkSigner(cfg.secret_key, cfg.itr.public_url, cfg.itr.link_ttl_seconds, time.time)
@@ -97,6 +100,19 @@ def build(cfg: Config, *, with_console: bool = True) -> Components:
     backend_app = create_demo_backend() if cfg.backend.demo else None
     return Components(cfg, flows, runner, prompts, links, sms, itr_app, console_app, backend_app,
                       session_factory)
+
+
+def open_around_the_clock(flows: dict[str, Flow]) -> dict[str, Flow]:
+    """The flows with every schedule open all day, every day, no holidays (the demo switch)."""
+    from dataclasses import replace
+    from datetime import time as clock_time
+
+    from ivr_flows.core.model import Schedule
+
+    day = ((clock_time(0, 0), clock_time.max),)
+    return {name: replace(flow, schedules={
+        s: Schedule(s, dict.fromkeys(range(7), day)) for s in flow.schedules})
+        for name, flow in flows.items()}
 
 
 def _web(reactor: Any, pool: Any, app: Flask, host: str, port: int) -> Any:

@@ -345,3 +345,56 @@ def test_a_new_chat_hears_its_place_in_the_queue(tmp_path: Path) -> None:
         msg = first.wait("msg", conv=conv1, seq=2)
         assert (msg["from"], msg["name"]) == ("agent", "alice")
         assert not [f for f in reply if f.get("conv") == conv2]
+
+
+def test_a_merchant_verified_identity_joins_the_chat_to_that_callers_history(
+        tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from cti.channels.chat.customer import sign_identity, verify_identity
+    from cti.records.core.events import InteractionStarted, RecordEvent
+    from cti.records.customers import find_customer, normalize
+    from cti.records.history import customer_history
+
+    secret = "merchant-secret-" + "m" * 16
+    claims = {"customer_id": "A-7", "name": "Zhang Wei", "phone": "13800138000",
+              "exp": time.time() + 600}
+    assert verify_identity(secret, sign_identity("wrong-secret", claims)) == {}
+    assert verify_identity(secret, sign_identity(secret, {**claims, "exp": 1})) == {}
+    assert verify_identity(secret, sign_identity(secret, claims) + "0") == {}
+    with chat_site(tmp_path, merchant_secret=secret) as site:
+        site.writer.submit(RecordEvent.of("call-earlier", datetime.now(UTC), InteractionStarted(
+            "voice", {"phone": "13800138000"}, "4008001234", "demo_400")))
+        desk(site, "agent1001", "alice")
+        customer = site.customer()
+        customer.send(t="hello", role="customer", visitor=None, lang="zh",
+                      identity=sign_identity(secret, claims), resume={})
+        customer.wait("welcome")
+        customer.send(t="send", conv=None, cid="c1", text="你好")
+        conv = customer.wait("ack", cid="c1")["conv"]
+        deadline = time.monotonic() + 5
+        while True:
+            with site.sf() as s:
+                owner = find_customer(s, normalize("phone", "13800138000"))
+                ids = [i.id for i in customer_history(s, owner)] if owner else []
+            if conv in ids or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert set(ids) == {conv, "call-earlier"}
+
+
+def test_the_desktop_lists_queues_and_signed_in_agents_as_transfer_targets(
+        tmp_path: Path) -> None:
+    import httpx
+
+    with chat_site(tmp_path) as site:
+        alice = site.agent_cookie("alice", "agent1001")
+        desk(site, "agent1002", "bob")
+        reply = httpx.get(f"{site.url}/desk/api/queues?lang=en",
+                          cookies={"hotline_desk": alice}, timeout=10)
+        assert reply.status_code == 200
+        targets = reply.json()["queues"]
+        assert ["service", "service"] in targets
+        assert ["agent:agent1002", "Agent agent1002"] in targets
+        assert not [t for t in targets if t[0] == "agent:agent1001"]  # not to oneself
+        assert httpx.get(f"{site.url}/desk/api/queues", timeout=10).status_code == 401

@@ -246,6 +246,10 @@ class AgentFrames:
             raise FrameError("not_connected", "only a connected chat can be transferred")
         settings = self.chat.settings
         target = frame.get("agent")
+        queue_field = frame.get("queue")
+        if target is None and isinstance(queue_field, str) and queue_field.startswith("agent:"):
+            target = queue_field.removeprefix("agent:")  # the desktop's one target list
+            frame = {**frame, "agent": target}
         if target is not None:
             agent = id_field(frame, "agent") or ""
             view = self.gateway.agent(agent)

@@ -43,6 +43,7 @@ class DeskDeps:
     history: Callable[[Any, Mapping[str, str]], list[dict[str, Any]]] = lambda sf, ids: []
     # (agent id, session token): the session ended; close its open desktop sockets
     signed_out: Callable[[str, str], None] = lambda agent, token: None
+    agents: Callable[[], list[str]] = lambda: []  # agents signed in now (not logged out)
 
 
 def deps() -> DeskDeps:
@@ -140,9 +141,17 @@ def wrapup_codes() -> ResponseReturnValue:
 
 @bp.route("/api/queues")
 def queues() -> ResponseReturnValue:
-    if current_agent() is None:
+    """Where a chat can be transferred: the queues, then the other signed-in agents
+    (``agent:<id>``, labelled with their id)."""
+    who = current_agent()
+    if who is None:
         return _api_error(401, "not_signed_in", "sign in to the desktop")
-    return jsonify({"queues": deps().queues()})
+    lang = _lang()
+    to_agent = STRINGS[lang].get("transfer_to_agent", "Agent {agent}")
+    targets: list[list[str]] = [[q, q] for q in deps().queues()]
+    targets += [[f"agent:{a}", to_agent.replace("{agent}", a)] for a in deps().agents()
+                if a != who.agent_id]
+    return jsonify({"queues": targets})
 
 
 @bp.route("/api/contacts/<contact_id>/pop")
