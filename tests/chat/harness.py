@@ -146,7 +146,7 @@ def chat_site(tmp: Path, db_url: str = "", **chat: Any) -> Iterator[Site]:
     if not secret_file.exists():
         secret_file.write_text("test-secret-" + "x" * 20)
     cfg = Config(data_dir=str(tmp), secret_key=secret_file.read_text(), database_url=db_url,
-                 cti=CtiConfig(api_token="test-token", wrap_up_s=60,
+                 cti=CtiConfig(api_token="test-token", wrap_up_s=chat.pop("wrap_up_s", 60),
                                ring_timeout_s=chat.pop("ring_timeout_s", 20),
                                max_chats=chat.pop("max_chats", 3)),
                  chat=replace(ChatConfig(port=port, ignore_hours=True), **chat))

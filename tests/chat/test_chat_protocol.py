@@ -398,3 +398,17 @@ def test_the_desktop_lists_queues_and_signed_in_agents_as_transfer_targets(
         assert ["agent:agent1002", "Agent agent1002"] in targets
         assert not [t for t in targets if t[0] == "agent:agent1001"]  # not to oneself
         assert httpx.get(f"{site.url}/desk/api/queues", timeout=10).status_code == 401
+
+
+def test_a_wrap_up_that_runs_out_takes_the_card_off_the_desktop(tmp_path: Path) -> None:
+    with chat_site(tmp_path, wrap_up_s=1) as site:
+        agent = desk(site, "agent1001", "alice")
+        customer = site.customer()
+        conv, _ = open_chat(site, customer)
+        agent.wait("offer", contact=conv)
+        agent.send(t="accept", contact=conv)
+        customer.wait("joined", conv=conv)
+        agent.send(t="end", conv=conv)
+        agent.wait("card", contact=conv, state="wrap_up")
+        agent.wait("card_gone", contact=conv, timeout=4)
+        assert agent.wait("agent", state="ready")["chats"] == 0

@@ -69,6 +69,7 @@ class AgentFrames:
 
     def _changed(self, change: Change) -> None:
         if change.kind == "agent" and isinstance(change.view, AgentView):
+            self._wrap_ups_over(change.view)
             if change.key in self.chat.desks:
                 self.chat.to_agent(change.key, agent_frame(change.view))
         elif change.kind == "contact":
@@ -98,6 +99,17 @@ class AgentFrames:
         if view.state in ("offered", "connected"):
             self._calls[contact_id] = agent
             self.chat.to_agent(agent, call_card(view))
+
+    def _wrap_ups_over(self, view: AgentView) -> None:
+        """The engine ended wrap-ups on its own (``cti.wrap_up_s`` passed, or all at once):
+        their cards go, with no code recorded."""
+        for chat in self.chat.held_by(view.agent_id):
+            if chat.state == "wrap_up" and chat.conv not in view.wrap_up:
+                self.chat.wrap_up_over(chat, view.agent_id)
+        for contact, agent in list(self._wrapping.items()):
+            if agent == view.agent_id and contact not in view.wrap_up:
+                del self._wrapping[contact]
+                self.chat.to_agent(agent, {"t": "card_gone", "contact": contact})
 
     def voice_cards_of(self, agent_id: str) -> list[dict[str, Any]]:
         views = (self.gateway.contact(cid) for cid, a in self._calls.items() if a == agent_id)

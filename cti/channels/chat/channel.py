@@ -414,6 +414,12 @@ class ChatChannel:
 
     def wrapped_up(self, chat: LiveChat, agent_id: str, code: str, notes: str) -> None:
         self.service.record(chat.conv, lambda: WrapUp(agent_id, code, notes))
+        self.wrap_up_over(chat, agent_id)
+
+    def wrap_up_over(self, chat: LiveChat, agent_id: str) -> None:
+        """The chat is done for good: forget it, take its card off the desktop (once)."""
+        if self.chats.get(chat.conv) is not chat:
+            return
         self.chats.pop(chat.conv, None)
         self.customers.pop(chat.conv, None)
         self.service.forget_contact(chat.conv)
