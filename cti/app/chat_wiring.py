@@ -193,6 +193,7 @@ def listen_chat(cfg: Config, parts: ChatParts, reactor: Any, web_pool: Any) -> A
     """The realtime site on ``[chat] host:port``: pages, attachments and ``/ws``."""
     from twisted.web.wsgi import WSGIResource
 
+    from cti.app.bounded_http import bounded_request
     from cti.realtime.server import RealtimeLimits, make_ws_resource, realtime_site
 
     chat = cfg.chat
@@ -203,6 +204,7 @@ def listen_chat(cfg: Config, parts: ChatParts, reactor: Any, web_pool: Any) -> A
         origins.add(f"http://localhost:{chat.port}")
     ws = make_ws_resource(reactor, parts.app, limits, sorted(origins))
     site = realtime_site(ws, WSGIResource(reactor, web_pool, parts.web), {})
+    site.requestFactory = bounded_request(int(parts.web.config["MAX_CONTENT_LENGTH"]))
     port = reactor.listenTCP(chat.port, site, interface=chat.host)
     reactor.addSystemEventTrigger("before", "shutdown", parts.agents_stop)
     return port

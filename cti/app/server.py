@@ -116,10 +116,15 @@ def open_around_the_clock(flows: dict[str, Flow]) -> dict[str, Flow]:
 
 
 def _web(reactor: Any, pool: Any, app: Flask, host: str, port: int) -> Any:
-    from twisted.web.server import Site
+    """A Flask app on host:port; bodies over the app's MAX_CONTENT_LENGTH are refused (413)
+    before they are read (cti/app/bounded_http.py)."""
     from twisted.web.wsgi import WSGIResource
 
-    return reactor.listenTCP(port, Site(WSGIResource(reactor, pool, app)), interface=host)
+    from cti.app.bounded_http import bounded_site
+
+    limit = int(app.config.get("MAX_CONTENT_LENGTH") or 1024 * 1024)
+    site = bounded_site(WSGIResource(reactor, pool, app), limit)
+    return reactor.listenTCP(port, site, interface=host)
 
 
 def serve(cfg: Config, *, with_asterisk: bool = True) -> int:
@@ -198,8 +203,9 @@ def _listen_rest(cfg: Config, c: Components, reactor: Any, cti: Any, work_pool: 
 def start_cti(cfg: Config, c: Components, reactor: Any,
               background: Background) -> tuple[Any, Any]:
     """The routing service, its records writer, agent sessions, and the agent API listener."""
-    from twisted.web.server import Site
 
+    from cti.agents.http_api import MAX_BODY as API_MAX_BODY
+    from cti.app.bounded_http import bounded_site
     from cti.app.wiring import build_cti
     from cti.channels.voice.comfort import comfort_file
     from cti.records.writer import RecordWriter
@@ -215,7 +221,8 @@ def start_cti(cfg: Config, c: Components, reactor: Any,
         cti = build_cti(cfg, c.flows, reactor, writer, c.prompts.say_text,
                         comfort_file(cfg.prompt_cache_dir))
         # Listen first: a port in use must not restore agents or close calls of another run.
-        reactor.listenTCP(cfg.cti.api_port, Site(cti.api), interface=cfg.cti.api_host)
+        reactor.listenTCP(cfg.cti.api_port, bounded_site(cti.api, API_MAX_BODY),
+                          interface=cfg.cti.api_host)
         store = AgentStore(Path(cfg.data_dir) / "agents.json", cti.gateway, cti.profiles,
                            background.submit, cfg.cti.chat_while_voice)
         store.restore()  # at start, before the reactor runs: reading the file may block
