@@ -220,6 +220,7 @@ def start_cti(cfg: Config, c: Components, reactor: Any,
     try:
         cti = build_cti(cfg, c.flows, reactor, writer, c.prompts.say_text,
                         comfort_file(cfg.prompt_cache_dir))
+        cti.api.session_agent = desk_session_agent(reactor, c.session_factory)
         # Listen first: a port in use must not restore agents or close calls of another run.
         reactor.listenTCP(cfg.cti.api_port, bounded_site(cti.api, API_MAX_BODY),
                           interface=cfg.cti.api_host)
@@ -249,6 +250,19 @@ def start_chat(cfg: Config, c: Components, reactor: Any, cti: Any, web_pool: Any
         parts.journal.close(timeout=5.0)
         raise
     return parts
+
+
+def desk_session_agent(reactor: Any, session_factory: Any) -> Any:
+    """token -> Deferred(agent id | None): a desktop session, read in a thread."""
+    from twisted.internet.threads import deferToThread
+
+    from cti.records import desk_sessions
+
+    def agent_of(token: str) -> str | None:
+        info = desk_sessions.lookup(session_factory, token)
+        return info.agent_id if info is not None else None
+
+    return lambda token: deferToThread(agent_of, token)
 
 
 def close_interrupted_calls(session_factory: Any, service: Any) -> int:

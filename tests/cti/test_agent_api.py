@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from twisted.internet import reactor as global_reactor
+from twisted.internet.task import deferLater
 from twisted.internet.threads import blockingCallFromThread
 from twisted.web.server import Site
 
@@ -49,7 +50,9 @@ def api(running_reactor: None) -> Iterator[tuple[str, CtiService, Records]]:
     records = Records()
     service = CtiService(Engine({"service": QueueConfig("service")}), records, reactor)
     desk = AgentDesk(Gateway(service, reactor), {"agent1001": {"general": 1}, "agent1002": {}})
-    resource = AgentApi(desk, TOKEN)
+    sessions = {"session-of-1001": "agent1001"}  # desktop session tokens (in the records)
+    resource = AgentApi(desk, TOKEN, lambda token: deferLater(reactor, 0.01, sessions.get,
+                                                              token))
     port = blockingCallFromThread(reactor, reactor.listenTCP, 0, Site(resource),
                                   interface="127.0.0.1")
     yield f"http://127.0.0.1:{port.getHost().port}", service, records
@@ -195,3 +198,18 @@ def test_wrap_up_notes_keep_tabs_and_line_breaks(api: Any) -> None:
     assert r.status_code == 200
     (wrap,) = [ev for ev in records.events if ev.type == "wrap_up"]
     assert wrap.data["notes"] == "line 1\nline 2\n\tindented"  # CR is no line of its own
+
+
+def test_a_desktop_session_token_acts_for_its_own_agent_only(api: Any) -> None:
+    base, _service, _ = api
+    mine = "session-of-1001"
+    r = call(base, "POST", "/api/agents/agent1001/login", token=mine)
+    assert r.status_code == 200 and r.json()["state"] == "ready"
+    assert call(base, "POST", "/api/agents/agent1002/login").status_code == 200  # operator
+    other = call(base, "POST", "/api/agents/agent1002/logout", token=mine)
+    assert (other.status_code, other.json()["error"]) == (403, "not_yours")
+    seen = call(base, "GET", "/api/agents", token=mine).json()["agents"]
+    assert [a["agent_id"] for a in seen] == ["agent1001"]
+    assert call(base, "GET", "/api/agents").json()["agents"][1]["agent_id"] == "agent1002"
+    stale = call(base, "POST", "/api/agents/agent1001/ready", token="ended-session")
+    assert (stale.status_code, stale.json()["error"]) == (401, "unauthorized")
