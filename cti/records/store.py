@@ -51,7 +51,22 @@ class _Row:
     events: list[RecordEvent] = field(default_factory=list)  # this batch's new events
 
     def columns(self, names: tuple[str, ...]) -> dict[str, Any]:
-        return {name: getattr(self.projection if name in FIELDS else self, name) for name in names}
+        return {name: _fit(name, getattr(self.projection if name in FIELDS else self, name))
+                for name in names}
+
+
+# Column widths of the interaction row: a longer text (a caller's DID, a back-end's reason)
+# is cut to fit, so PostgreSQL never refuses the row (SQLite would store it whole). The
+# events keep the full value.
+_WIDTHS = {c.name: c.type.length for c in _ROWS.columns
+           if isinstance(getattr(c.type, "length", None), int)}
+
+
+def _fit(name: str, value: Any) -> Any:
+    width = _WIDTHS.get(name)
+    if width is not None and isinstance(value, str) and len(value) > width:
+        return value[: width - 1] + "…"
+    return value
 
 
 def record(session: Session, event: RecordEvent) -> bool:

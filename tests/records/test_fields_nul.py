@@ -105,3 +105,21 @@ def test_events_with_caller_control_characters_are_written_cleaned(
     assert stored[1]["steps"] == [["main", "1"], ["ask", "地址"]]
     assert stored[-1]["notes"] == "called back\nok"
     assert not any("\x00" in str(d) for d in stored)
+
+
+def test_caller_text_longer_than_its_column_is_cut_to_fit_not_refused(
+    session_factory: SessionFactory,
+) -> None:
+    iid = "long-1"
+    events = [
+        RecordEvent.of(iid, at(0), InteractionStarted("voice", {}, did="4" * 100, flow="f" * 90)),
+        RecordEvent.of(iid, at(9), Ended("system", "r" * 300, "fallback")),
+    ]
+    with session_factory.begin() as s:
+        assert all(record(s, e) for e in events)
+    with session_factory() as s:
+        row = s.scalars(select(Interaction).where(Interaction.id == iid)).one()
+        stored = list(s.scalars(select(InteractionEvent.data).order_by(InteractionEvent.at)))
+    assert row.did == "4" * 63 + "…" and len(row.flow or "") == 64
+    assert len(row.end_reason or "") == 128 and row.end_reason.endswith("…")  # type: ignore[union-attr]
+    assert stored[0]["did"] == "4" * 100  # the event keeps the whole value
