@@ -53,12 +53,15 @@ def ensure_demo_agents(session_factory: SessionFactory, data_dir: str | Path,
     """The demo: one desktop user per configured agent (username = agent id, role agent,
     linked), random passwords appended to ``<data_dir>/agent-passwords.txt`` (mode 0600).
     Agents that already have a user are left alone. Returns the usernames created."""
-    from cti.records.users import UserError, link_agent
+    from cti.records.users import UserError, link_agent, usernames
 
     data = Path(data_dir)
     data.mkdir(parents=True, exist_ok=True)
     made = []
+    known = usernames(session_factory)  # no password hashing for users that exist
     for agent in agents:
+        if agent.lower() in known:
+            continue
         password = secrets.token_urlsafe(12)
         try:
             create_user(session_factory, agent, password, role="agent")

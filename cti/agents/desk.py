@@ -64,7 +64,7 @@ class AgentDesk:
 
     # ------------------------------------------------------------------ actions
 
-    def login(self, agent_id: str, max_chats: object = None) -> AgentView:
+    def login(self, agent_id: str, max_chats: object = None, ready: bool = True) -> AgentView:
         self.check_agent(agent_id)
         chats = self.max_chats if max_chats is None else max_chats
         if isinstance(chats, bool) or not isinstance(chats, int) or not 0 <= chats <= MAX_CHATS:
@@ -72,7 +72,7 @@ class AgentDesk:
                              f"max_chats is a whole number 0..{MAX_CHATS}")
         return self._act("login", agent_id,
                          e.AgentLoggedIn(agent_id, dict(self.profiles[agent_id]), chats,
-                                         self.chat_while_voice))
+                                         self.chat_while_voice, ready))
 
     def ready(self, agent_id: str) -> AgentView:
         self.check_agent(agent_id)

@@ -85,7 +85,8 @@ def build_chat(cfg: Config, flows: Mapping[str, Flow], reactor: Any, cti: Any,
     customers = CustomerFrames(channel, tokens, cfg.chat.merchant_secret,
                                lambda: chat_is_open(cfg, flows, cti.gateway), find_open, leave,
                                lookup_file)
-    agents = AgentFrames(cti.desk, cti.gateway, channel)
+    agents = AgentFrames(cti.desk, cti.gateway, channel,
+                         ready_on_sign_in=cfg.chat.ready_on_sign_in)
     agents.start()
 
     def sessions(token: str, done: Any) -> None:
@@ -145,7 +146,7 @@ def build_chat(cfg: Config, flows: Mapping[str, Flow], reactor: Any, cti: Any,
                             tuple((code, code.replace("_", " ")) for code in
                                   cfg.chat.wrap_up_codes),
                             secure_cookie=cfg.chat.public_url.startswith("https:"),
-                            history=history_rows,
+                            history=history_rows, context=contact_context,
                             agents=lambda: sorted(a.agent_id for a in cti.gateway.from_thread(
                                 cti.gateway.agents) if a.state != "logged_out"),
                             signed_out=lambda agent, token: cti.gateway.from_thread(
@@ -154,8 +155,10 @@ def build_chat(cfg: Config, flows: Mapping[str, Flow], reactor: Any, cti: Any,
     return ChatParts(journal, channel, app, web, tokens)
 
 
-def history_rows(sf: Any, identities: Mapping[str, str]) -> list[dict[str, Any]]:
-    """The customer's unified history (calls, chats, ITR) for the screen pop, newest first."""
+def history_rows(sf: Any, identities: Mapping[str, str],
+                 current: str = "") -> list[dict[str, Any]]:
+    """The customer's unified history (calls, chats, ITR) for the screen pop, newest first;
+    ``current`` (the contact on screen) is left out: it is the pop's context."""
     from cti.records.customers import find_customer, normalize
     from cti.records.history import customer_history
 
@@ -174,8 +177,30 @@ def history_rows(sf: Any, identities: Mapping[str, str]) -> list[dict[str, Any]]
     items = rows.items if hasattr(rows, "items") else rows
     return [{"id": r.id, "channel": r.channel, "outcome": r.outcome, "agent": r.agent,
              "started_at": r.started_at.isoformat() if r.started_at else None,
-             "wrap_up_code": r.wrap_up_code, "ivr_path": list(r.ivr_path),
-             "self_service": list(r.self_service)} for r in items]
+             "wrap_up_code": r.wrap_up_code, "wrap_up_notes": r.wrap_up_notes,
+             "ivr_path": list(r.ivr_path), "self_service": list(r.self_service)}
+            for r in items if r.id != current]
+
+
+def contact_context(sf: Any, contact_id: str) -> dict[str, Any]:
+    """What this contact did before reaching the agent (a call's IVR path and self-service
+    results, as recorded when its flow ended)."""
+    from cti.records.core.events import IvrSegment
+    from cti.records.history import get_interaction, interaction_timeline
+
+    with sf() as session:
+        row = get_interaction(session, contact_id)
+        events = interaction_timeline(session, contact_id) if row is not None else []
+    if row is None:
+        return {}
+    entered: dict[str, str] = {}
+    for event in events:
+        if event.type == IvrSegment.KIND:
+            for step in event.data.get("steps", []):
+                if isinstance(step, list) and len(step) == 2 and step[1]:
+                    entered[str(step[0])] = str(step[1])
+    return {"ivr_path": list(row.ivr_path), "self_service": list(row.self_service),
+            "entered": entered}
 
 
 def restore_open_chats(parts: ChatParts, session_factory: Any) -> int:

@@ -131,6 +131,9 @@ class ChatConfig:
     frames_per_s: int = 10
     max_connections: int = 5000
     ack_before_store: bool = False  # benchmark only: see ChatSettings.ack_first
+    # Opening the desktop signs the agent in not ready ("login") until they press Ready;
+    # true: ready at once (a center that wants agents taking contacts as soon as they open it)
+    ready_on_sign_in: bool = False
 
     @property
     def origin(self) -> str:

@@ -40,6 +40,7 @@ class InteractionSummary:
     recording: str | None
     ivr_path: tuple[str, ...]
     self_service: tuple[str, ...]
+    wrap_up_notes: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ _SUMMARY_COLUMNS = (
     Interaction.recording,
     Interaction.ivr_path,
     Interaction.self_service,
+    Interaction.wrap_up_notes,
 )
 
 

@@ -58,8 +58,8 @@ class _Row:
 # Column widths of the interaction row: a longer text (a caller's DID, a back-end's reason)
 # is cut to fit, so PostgreSQL never refuses the row (SQLite would store it whole). The
 # events keep the full value.
-_WIDTHS = {c.name: c.type.length for c in _ROWS.columns
-           if isinstance(getattr(c.type, "length", None), int)}
+_WIDTHS: dict[str, int] = {c.name: getattr(c.type, "length", 0) for c in _ROWS.columns
+                           if isinstance(getattr(c.type, "length", None), int)}
 
 
 def _fit(name: str, value: Any) -> Any:

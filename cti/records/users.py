@@ -238,3 +238,9 @@ def link_agent(session_factory: SessionFactory, username: str, agent_id: str) ->
         raise AgentTaken(
             f"agent {agent_id!r} is linked to another user", agent_id=agent_id
         ) from None
+
+
+def usernames(session_factory: SessionFactory) -> set[str]:
+    """Every stored username (lower case)."""
+    with session_factory() as session:
+        return set(session.scalars(select(User.username)))

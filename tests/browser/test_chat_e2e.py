@@ -237,7 +237,8 @@ def merchant() -> Iterator[ThreadingHTTPServer]:
 
 @pytest.fixture()
 def site_with_merchant(tmp_path: Path, merchant: ThreadingHTTPServer) -> Iterator[Site]:
-    with chat_site(tmp_path, allowed_origins=(origin_of(merchant),)) as site:
+    with chat_site(tmp_path, allowed_origins=(origin_of(merchant),),
+                   ready_on_sign_in=False) as site:  # the shipped default: press Ready
         merchant.widget_src = f"{site.url}/widget.js"  # type: ignore[attr-defined]
         yield site
 

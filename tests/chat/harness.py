@@ -149,7 +149,8 @@ def chat_site(tmp: Path, db_url: str = "", **chat: Any) -> Iterator[Site]:
                  cti=CtiConfig(api_token="test-token", wrap_up_s=chat.pop("wrap_up_s", 60),
                                ring_timeout_s=chat.pop("ring_timeout_s", 20),
                                max_chats=chat.pop("max_chats", 3)),
-                 chat=replace(ChatConfig(port=port, ignore_hours=True), **chat))
+                 chat=replace(ChatConfig(port=port, ignore_hours=True, ready_on_sign_in=True),
+                              **chat))
     upgrade(cfg.db_url)
     sf = make_session_factory(cfg.db_url)
     flows = load_flows_dir(cfg.flows_dir)

@@ -39,6 +39,7 @@ def env_for(data: Path, chat_port: int) -> dict[str, str]:
         "HOTLINE_DATA_DIR": str(data), "HOTLINE_SECRET_KEY": "kill9-secret-" + "k" * 20,
         "HOTLINE_LOG_LEVEL": "INFO", "HOTLINE_ASTERISK_SANDBOX": "false",
         "HOTLINE_CHAT_PORT": str(chat_port), "HOTLINE_CHAT_IGNORE_HOURS": "true",
+        "HOTLINE_CHAT_READY_ON_SIGN_IN": "true",
         # prompts are built at start: share them between tests (they depend only on the flows)
         "HOTLINE_PROMPTS_CACHE_DIR": str(Path.home() / ".cache" / "hotline" / "test-prompts"),
     })

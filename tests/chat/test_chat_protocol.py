@@ -256,12 +256,37 @@ def test_after_a_restart_both_sides_resume_and_nothing_is_lost(
         assert [m.seq for m in store.transcript(site.sf, conv)] == [1, 2, 3]
 
 
+def screen_pop(site: Site, contact: str) -> dict[str, Any]:
+    import httpx
+
+    token = site.agent_cookie("alice", "agent1001")
+    reply = httpx.get(f"{site.url}/desk/api/contacts/{contact}/pop",
+                      cookies={"hotline_desk": token}, timeout=10)
+    assert reply.status_code == 200, reply.text
+    pop: dict[str, Any] = reply.json()
+    return pop
+
+
 def test_a_call_shows_on_the_desktop_and_is_wrapped_up_there(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from cti.records.core.events import InteractionStarted, IvrSegment, RecordEvent
     from cti.routing import events as e
 
     with chat_site(tmp_path) as site:
         agent = desk(site, "agent1001", "alice")
         gw = site.cti.gateway
+        now = datetime.now(UTC)
+        for event in (
+            RecordEvent.of("call-0", now - timedelta(days=2), InteractionStarted(
+                "voice", {"phone": "13800138000"}, "4008001234", "demo_400")),
+            RecordEvent.of("call-1", now, InteractionStarted(
+                "voice", {"phone": "13800138000"}, "4008001234", "demo_400")),
+            RecordEvent.of("call-1", now, IvrSegment(
+                (("main", "1"), ("order_id", "123#"), ("agent_queue", "")), ())),
+        ):
+            site.writer.submit(event)
+        records(site, "call-1", IvrSegment.KIND)
         arrived = e.ContactArrived("call-1", "voice", "service", 0, {"general": 1},
                                    {"order_id": "123"}, "13800138000")
         site.on_reactor(site.cti.service.add_contact, site.cti.voice, arrived)
@@ -270,6 +295,11 @@ def test_a_call_shows_on_the_desktop_and_is_wrapped_up_there(tmp_path: Path) -> 
             "voice", "ringing", "13800138000")
         site.on_reactor(gw.command, e.OfferAccepted("call-1", "agent1001"))
         assert agent.wait("card", contact="call-1")["state"] == "connected"
+        pop = screen_pop(site, "call-1")  # what the caller did in the IVR, recorded before
+        assert pop["context"]["ivr_path"] == ["main", "order_id", "agent_queue"]
+        assert pop["context"]["entered"]["order_id"] == "123#"
+        assert pop["context"]["attributes"] == {"order_id": "123"}
+        assert [h["id"] for h in pop["history"]] == ["call-0"]  # the earlier call, not this
         site.on_reactor(gw.command, e.ContactEnded("call-1"))
         assert agent.wait("card", contact="call-1")["state"] == "wrap_up"
         agent.send(t="wrapup", contact="call-1", code="resolved", notes="fixed")
@@ -412,3 +442,19 @@ def test_a_wrap_up_that_runs_out_takes_the_card_off_the_desktop(tmp_path: Path) 
         agent.wait("card", contact=conv, state="wrap_up")
         agent.wait("card_gone", contact=conv, timeout=4)
         assert agent.wait("agent", state="ready")["chats"] == 0
+
+
+def test_opening_the_desktop_signs_in_not_ready_until_the_agent_presses_ready(
+        tmp_path: Path) -> None:
+    with chat_site(tmp_path, ready_on_sign_in=False) as site:
+        agent = site.agent(site.agent_cookie("alice", "agent1001"))
+        agent.send(t="hello", role="agent", resume={})
+        first = agent.wait("agent")
+        assert (first["state"], first["reason"]) == ("not_ready", "login")
+        customer = site.customer()
+        customer.send(t="hello", role="customer", visitor=None, lang="en", resume={})
+        assert customer.wait("welcome")["reason"] == "no_agents"
+        agent.send(t="state", state="ready")
+        assert agent.wait("agent", state="ready")["reason"] == ""
+        conv, _ = open_chat(site, site.customer())
+        agent.wait("offer", contact=conv)

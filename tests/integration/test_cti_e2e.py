@@ -462,7 +462,9 @@ def test_a_call_reaches_an_agent_who_is_chatting_and_shows_on_the_desktop(
             context.add_cookies([{"name": "hotline_desk", "value": token, "url": site}])
             page = context.new_page()
             page.goto(f"{site}/desk/?lang=en")
-            _wait(lambda: _agent(api, AGENT_A)["state"] == "ready", 15, "the desktop login")
+            _wait(lambda: _agent(api, AGENT_A)["state"] == "not_ready", 15, "the desktop login")
+            page.locator(".state-select").select_option("ready")  # signed in not ready
+            _wait(lambda: _agent(api, AGENT_A)["state"] == "ready", 15, "Ready pressed")
             customer = Client(connect(f"ws://127.0.0.1:{port}/ws",
                                       origin=Origin(site), open_timeout=5))
             customer.send(t="hello", role="customer", visitor=None, lang="en", resume={})

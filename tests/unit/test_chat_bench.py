@@ -11,7 +11,7 @@ import pytest
 
 from bench import chat_bench
 from bench.chat.ledger import A2C, C2A, Ledger, Spread, percentile
-from bench.chat.load import LoadResult
+from bench.chat.peers import LoadResult
 from bench.chat.report import END, START, Outcome, ratios, write_results
 from bench.chat.server import VARIANTS, agent_ids, server_env
 
@@ -123,7 +123,7 @@ def outcome(name: str, latency_s: float, cpu_s: float, lost: bool = False) -> Ou
     load = LoadResult(led, agents_ready=2, customers_connected=10, chats_joined=10,
                       rss_before_kb=1000, rss_after_kb=1600, server_cpu_s=cpu_s,
                       window_s=60, send_window_s=59)
-    return Outcome(VARIANTS[name], load, expected_chats=10)
+    return Outcome(VARIANTS[name], load, expected_chats=10, agents=2)
 
 
 def test_an_outcome_meets_the_floors_or_says_why_not() -> None:
@@ -175,3 +175,15 @@ def test_the_command_line_refuses_a_rate_over_the_per_socket_limit() -> None:
         chat_bench.parse(["--agents", "5", "--customers", "25", "--rate", "50"])
     with pytest.raises(SystemExit):
         chat_bench.parse(["--variants", "mysql"])
+
+
+def test_slow_messages_sent_close_together_are_one_stall() -> None:
+    led = Ledger()
+    timing = {"a": (10.00, 0.120), "b": (10.02, 0.100), "c": (10.04, 0.080), "d": (20.0, 0.004),
+              "e": (30.0, 0.050)}
+    for n, (cid, (at, latency)) in enumerate(timing.items(), 1):
+        led.on_send(C2A, "chat-1", cid, at, measured=True)
+        led.on_message("agent", "chat-1", n, cid, at + latency)
+    stalls = led.pauses(slow_s=0.025, gap_s=0.3)
+    assert [(p.at, p.messages) for p in stalls] == [(10.0, 3), (30.0, 1)]
+    assert stalls[0].worst_s == pytest.approx(0.120)

@@ -56,6 +56,7 @@ class AgentFrames:
     desk: AgentDesk
     gateway: Gateway
     chat: ChatChannel
+    ready_on_sign_in: bool = False  # else signed in not ready ("login") until Ready
     _unsubscribe: Callable[[], None] | None = None
     _calls: dict[str, str] = field(default_factory=dict)  # voice contact -> its agent
     _wrapping: dict[str, str] = field(default_factory=dict)  # ended call -> agent wrapping up
@@ -126,7 +127,7 @@ class AgentFrames:
         view = self.gateway.agent(who.agent_id)
         if view.state == "logged_out":
             try:
-                view = self.desk.login(who.agent_id)
+                view = self.desk.login(who.agent_id, ready=self.ready_on_sign_in)
             except AgentError as exc:
                 conn.send({"t": "error", "code": exc.code, "message": exc.message,
                            "ref": None})

@@ -40,7 +40,9 @@ class DeskDeps:
     queues: Callable[[], list[str]]
     wrap_up_codes: tuple[tuple[str, str], ...]
     secure_cookie: bool = False
-    history: Callable[[Any, Mapping[str, str]], list[dict[str, Any]]] = lambda sf, ids: []
+    history: Callable[[Any, Mapping[str, str], str], list[dict[str, Any]]] = (
+        lambda sf, ids, current: [])
+    context: Callable[[Any, str], dict[str, Any]] = lambda sf, contact: {}
     # (agent id, session token): the session ended; close its open desktop sockets
     signed_out: Callable[[str, str], None] = lambda agent, token: None
     agents: Callable[[], list[str]] = lambda: []  # agents signed in now (not logged out)
@@ -166,9 +168,10 @@ def pop(contact_id: str) -> ResponseReturnValue:
     if live is None:
         return _api_error(404, "not_yours", "no such contact of yours")
     identities = dict(live.get("identities", {}))
-    history = d.history(d.session_factory, identities)
+    history = d.history(d.session_factory, identities, contact_id)
+    context = {**d.context(d.session_factory, contact_id), **live.get("context", {})}
     return jsonify({"customer": {"name": live.get("name", ""), "identities": identities},
-                    "context": live.get("context", {}), "history": history})
+                    "context": context, "history": history})
 
 
 def no_store(resp: Response) -> Response:
