@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from flask import Flask
 from cti.app.background import Background
 from cti.app.calls_log import calls_log_hook
 from cti.app.config import Config, ensure_secrets
+from cti.app.itr_records import LateSink, itr_recorder
 from cti.demo.backend import create_demo_backend
 from cti.telephony.agi.fastagi import FastAgiFactory, listen_fastagi
 from ivr_flows.core.model import Flow
@@ -58,6 +59,7 @@ class Components:
     console_app: Flask | None
     backend_app: Flask | None
     session_factory: Any  # records (SQLAlchemy sessions), only touched in cti.records
+    itr_records: LateSink = field(default_factory=LateSink)  # ITR sessions -> records
 
 
 def make_sms_sender(cfg: Config) -> SmsSender:
@@ -78,8 +80,9 @@ def build(cfg: Config, *, with_console: bool = True) -> Components:
     prompts = PromptStore(cfg.prompt_cache_dir, cfg.prompts.format, cfg.prompts.voices)
     links = LinkSigner(cfg.secret_key, cfg.itr.public_url, cfg.itr.link_ttl_seconds, time.time)
     sms = make_sms_sender(cfg)
+    itr_records = LateSink()  # the records writer starts with the CTI (start_cti)
     itr_app = create_itr_app(flows, runner, links, local_now, secret_key=cfg.secret_key,
-                             sms_sender=sms)
+                             sms_sender=sms, on_done=itr_recorder(itr_records))
     from cti.records.db import make_session_factory
     from cti.records.migrate import upgrade
 
@@ -99,7 +102,7 @@ def build(cfg: Config, *, with_console: bool = True) -> Components:
                                           flows_dir=cfg.flows_dir)
     backend_app = create_demo_backend() if cfg.backend.demo else None
     return Components(cfg, flows, runner, prompts, links, sms, itr_app, console_app, backend_app,
-                      session_factory)
+                      session_factory, itr_records)
 
 
 def open_around_the_clock(flows: dict[str, Flow]) -> dict[str, Flow]:
@@ -216,6 +219,7 @@ def start_cti(cfg: Config, c: Components, reactor: Any,
     # each. Submit->commit stays well under the records' 200 ms p99 latency floor.
     writer = RecordWriter(c.session_factory, spill_dir=Path(cfg.data_dir) / "records-spill",
                           batch_ms=RECORDS_BATCH_MS)
+    c.itr_records.submit = writer.submit  # touch sessions are recorded from now on
     ok = False
     try:
         cti = build_cti(cfg, c.flows, reactor, writer, c.prompts.say_text,

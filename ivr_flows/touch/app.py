@@ -24,7 +24,9 @@ was sent.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -55,6 +57,7 @@ from ivr_flows.touch.view import build_page, problem_page
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 OnExit = Callable[[Flow, State], None]
+OnDone = Callable[[Flow, State, str], None]  # (flow, final state, session key)
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
                                "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
@@ -66,10 +69,12 @@ MAX_BODY_BYTES = 64 * 1024
 
 def create_itr_app(flows: Mapping[str, Flow], runner: Runner, links: LinkSigner, clock: Clock,
                    *, secret_key: str, sms_sender: SmsSender | None = None,
-                   on_exit: OnExit | None = None, max_body_bytes: int = MAX_BODY_BYTES) -> Flask:
+                   on_exit: OnExit | None = None, max_body_bytes: int = MAX_BODY_BYTES,
+                   on_done: OnDone | None = None) -> Flask:
     """The ITR app. ``clock(flow)`` is the flow's local now; ``on_exit`` hands a finished
-    session (queue, callback, transfer, hangup) to the CTI once it is wired; a request body
-    over ``max_body_bytes`` is answered 413."""
+    session (queue, callback, transfer, hangup) to the CTI once it is wired; ``on_done``
+    sees every session that finishes, with a key that is the same if the same last step is
+    posted again (for the records); a request body over ``max_body_bytes`` is answered 413."""
     app = Flask(__name__, template_folder=str(HERE / "templates"),
                 static_folder=str(HERE / "static"), static_url_path="/static")
     # werkzeug refuses a longer body when a form is parsed, and stops reading one sent
@@ -101,11 +106,15 @@ def create_itr_app(flows: Mapping[str, Flow], runner: Runner, links: LinkSigner,
                                number_error=number_error)
         return html, status
 
-    def run(flow: Flow, state: State, effects: tuple[Effect, ...]) -> tuple[str, int]:
-        was_done = state.waiting == "done"
+    def run(flow: Flow, state: State, effects: tuple[Effect, ...],
+            key: str = "") -> tuple[str, int]:
+        # Every request that reaches here started from a session not yet done (a posted done
+        # state is only re-shown, in step_flow): done now means it finished in this request.
         state, shown = advance(flow, state, effects, runner, clock, send_link)
-        if state.waiting == "done" and not was_done:
+        if state.waiting == "done":
             finished(flow, state)
+            if on_done is not None:
+                on_done(flow, state, key or secrets.token_hex(12))
         return show(flow, state, shown)
 
     def problem(code: str, status: int, flow: str | None = None) -> tuple[str, int]:
@@ -189,7 +198,9 @@ def create_itr_app(flows: Mapping[str, Flow], runner: Runner, links: LinkSigner,
                 state = replace(state, lang=inp.lang)
             return show(f, state, ())
         state, effects = step(f, state, inp, clock(f))
-        return run(f, state, effects)
+        # the same old state posted again with the same input is the same session ending
+        key = hashlib.sha256((request.form.get("state", "") + repr(inp)).encode()).hexdigest()
+        return run(f, state, effects, key[:24])
 
     @app.post("/f/<flow>/callback")
     def callback_number(flow: str) -> Any:
