@@ -440,19 +440,22 @@ def test_a_call_reaches_an_agent_who_is_chatting_and_shows_on_the_desktop(
     accepted on the page, then a SIPp caller presses 0; with chat_while_voice the call is
     offered to the same agent, its SIPp phone answers, and the call card appears at once."""
     from playwright.sync_api import expect, sync_playwright
+    from sqlalchemy import select
     from websockets.sync.client import connect
     from websockets.typing import Origin
 
     from cti.records import desk_sessions
-    from cti.records.users import create_user, link_agent
+    from cti.records.models import User
     from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
-    from tests.chat.harness import PASSWORD, Client
+    from tests.chat.harness import Client
 
     port = int(rig.env["HOTLINE_CHAT_PORT"])
     site = f"http://127.0.0.1:{port}"
-    user = create_user(records, "desk1001", PASSWORD, role="agent")
-    link_agent(records, "desk1001", AGENT_A)
-    token = desk_sessions.create(records, user.id, AGENT_A, "127.0.0.1")
+    # the demo made a desktop user per agent at start (web_admin/bootstrap.py)
+    with records() as session:
+        user_id = session.scalar(select(User.id).where(User.agent_id == AGENT_A))
+    assert user_id is not None
+    token = desk_sessions.create(records, user_id, AGENT_A, "127.0.0.1")
     phone = _phone(rig, AGENT_A, "talk", answer_after_ms=1000, talk_ms=4000, timeout_s=90)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
