@@ -480,10 +480,12 @@ def test_a_call_reaches_an_agent_who_is_chatting_and_shows_on_the_desktop(
             caller = Call(DID_OPEN, TO_AGENT, "13900000077", timeout_s=60)
             with ThreadPoolExecutor(max_workers=1) as pool:
                 placed = _place(pool, rig, caller)
-                expect(page.locator(".calls")).to_be_visible(timeout=30_000)
-                _wait(lambda: _agent(api, AGENT_A)["voice_load"] == 1, 30, "the call connected")
+                expect(page.locator(".calls")).to_be_visible(timeout=30_000)  # ringing
+                # the phone answers: the card turns connected at once (AMI DialEnd ANSWER)
+                expect(page.locator(".calls")).to_contain_text("Connected", timeout=30_000)
                 view = _agent(api, AGENT_A)
-                assert view["chat_load"] == 1, view  # still in the chat while on the call
+                assert (view["state"], view["voice_load"], view["chat_load"]) == (
+                    "busy", 1, 1), view  # on the call and still in the chat
                 page.screenshot(path=str(Path(__file__).resolve().parent.parent / "browser"
                                          / "screenshots" / "e2e-desk-call-and-chat.png"))
                 placed.result(timeout=90)
