@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, tuple[str, ...]] = {
     "routing": (),
     "records": (),
     "speech": ("--write",),
+    "chat": (),
     "voice": (),
 }
 
