@@ -16,6 +16,7 @@ Where does a call go? Asterisk -> ``FastAgiFactory`` (cti/telephony/agi/fastagi.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from contextlib import ExitStack
@@ -159,6 +160,10 @@ def serve(cfg: Config, *, with_asterisk: bool = True) -> int:
         chat = start_chat(cfg, c, reactor, cti, web_pool)
         started.callback(chat.journal.close, timeout=10.0)
         _listen_rest(cfg, c, reactor, cti, work_pool, web_pool, with_asterisk, background)
+        # Everything built so far lives as long as the process: keep it out of the garbage
+        # collector's full passes (a 130-160 ms pause about once a minute under chat load).
+        gc.collect()
+        gc.freeze()
         reactor.run()
     return 0
 

@@ -43,8 +43,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any, *, memory: bool) -> None:
         cur.close()
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
-    """An engine for ``url``; creates the folder of a SQLite file if needed."""
+def make_engine(url: str, *, echo: bool = False, pre_ping: bool = True) -> Engine:
+    """An engine for ``url``; creates the folder of a SQLite file if needed. SQL parameters
+    never appear in errors or logs (they carry what customers typed). ``pre_ping=False``
+    for a user that retries on its own (the chat journal: one round trip less per use)."""
     sa_url = make_url(normalize_url(url))
     backend = sa_url.get_backend_name()
     if backend == "sqlite":
@@ -52,7 +54,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         memory = database in ("", ":memory:") or database.startswith("file::memory:")
         if not memory:
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(sa_url, echo=echo)
+        engine = create_engine(sa_url, echo=echo, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn: Any, record: Any) -> None:
@@ -60,17 +62,19 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
 
         return engine
     if backend == "postgresql":
-        return create_engine(sa_url, echo=echo, pool_pre_ping=True)
+        return create_engine(sa_url, echo=echo, pool_pre_ping=pre_ping, hide_parameters=True)
     raise ValueError(
         f"unsupported database URL {sa_url.render_as_string(hide_password=True)!r}: "
         "use sqlite:///path or postgresql+psycopg://user@host/db"
     )
 
 
-def make_session_factory(url_or_engine: str | Engine) -> SessionFactory:
+def make_session_factory(url_or_engine: str | Engine, *, pre_ping: bool = True
+                         ) -> SessionFactory:
     """A session factory (``with factory.begin() as session: ...``); objects stay readable
     after commit, but use cases return dataclasses anyway."""
-    engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
+    engine = (make_engine(url_or_engine, pre_ping=pre_ping) if isinstance(url_or_engine, str)
+              else url_or_engine)
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 

@@ -185,10 +185,15 @@ class ChatChannel:
 
     # ------------------------------------------------------------------ connections
 
-    def follow_as_customer(self, box: Outbox, conv: str, after: int) -> None:
+    def follow_as_customer(self, box: Outbox, conv: str, after: int,
+                           fresh: bool = False) -> None:
+        """``fresh``: the conversation was opened just now, empty: nothing to replay."""
         box.name_of = self._name_of
         self.customers.setdefault(conv, set()).add(box)
-        self._replay(box, conv, after)
+        if fresh:
+            box.sent.setdefault(conv, 0)
+        else:
+            self._replay(box, conv, after)
 
     def follow_as_agent(self, box: Outbox, agent_id: str) -> None:
         box.name_of = self._name_of

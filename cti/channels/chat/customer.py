@@ -227,7 +227,7 @@ class CustomerFrames:
                     return
                 who.conv = chat.conv
                 assert who.box is not None
-                self.channel.follow_as_customer(who.box, chat.conv, 0)
+                self.channel.follow_as_customer(who.box, chat.conv, 0, fresh=True)
                 post(chat)
 
             self.channel.open(who.visitor, who.lang, identities, name, opened)
