@@ -83,7 +83,8 @@ def build(cfg: Config, *, with_console: bool = True) -> Components:
     sms = make_sms_sender(cfg)
     itr_records = LateSink()  # the records writer starts with the CTI (start_cti)
     itr_app = create_itr_app(flows, runner, links, local_now, secret_key=cfg.secret_key,
-                             sms_sender=sms, on_done=itr_recorder(itr_records))
+                             sms_sender=sms, on_done=itr_recorder(itr_records),
+                             chat_url=f"{cfg.chat.origin}/chat/")
     from cti.records.db import make_session_factory
     from cti.records.migrate import upgrade
 

@@ -71,6 +71,7 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
     "touch.hangup_message": {"en": "You can close this page now, or start again.",
                              "zh": "您现在可以关闭本页面，或重新开始。"},
     "touch.language": {"en": "Language", "zh": "语言"},
+    "touch.chat": {"en": "Chat with us", "zh": "在线咨询"},
     # -- the touch page's problem pages (shown in Chinese and English at once)
     "problem.link_expired": {"zh": "链接已过期", "en": "This link has expired"},
     "problem.link_expired_detail": {"zh": "为保护您的信息，链接在一段时间后失效。",

@@ -48,6 +48,7 @@ from ivr_flows.core.effects import (
     Timeout,
 )
 from ivr_flows.core.interpreter import start, step
+from ivr_flows.core.messages import message
 from ivr_flows.core.model import Flow
 from ivr_flows.edges.links import LinkExpired, LinkSigner, LinkTampered, make_link_sender
 from ivr_flows.edges.sms import SmsError, SmsSender, check_number
@@ -70,11 +71,12 @@ MAX_BODY_BYTES = 64 * 1024
 def create_itr_app(flows: Mapping[str, Flow], runner: Runner, links: LinkSigner, clock: Clock,
                    *, secret_key: str, sms_sender: SmsSender | None = None,
                    on_exit: OnExit | None = None, max_body_bytes: int = MAX_BODY_BYTES,
-                   on_done: OnDone | None = None) -> Flask:
+                   on_done: OnDone | None = None, chat_url: str = "") -> Flask:
     """The ITR app. ``clock(flow)`` is the flow's local now; ``on_exit`` hands a finished
     session (queue, callback, transfer, hangup) to the CTI once it is wired; ``on_done``
     sees every session that finishes, with a key that is the same if the same last step is
-    posted again (for the records); a request body over ``max_body_bytes`` is answered 413."""
+    posted again (for the records); ``chat_url``: the chat panel, linked from every page; a
+    request body over ``max_body_bytes`` is answered 413."""
     app = Flask(__name__, template_folder=str(HERE / "templates"),
                 static_folder=str(HERE / "static"), static_url_path="/static")
     # werkzeug refuses a longer body when a form is parsed, and stops reading one sent
@@ -103,7 +105,8 @@ def create_itr_app(flows: Mapping[str, Flow], runner: Runner, links: LinkSigner,
         can_text = sms_sender is not None and bool(state.vars.get("caller"))
         page = build_page(flow, state, effects, can_send_link=can_text)
         html = render_template("page.html", page=page, token=codec.dump(state),
-                               number_error=number_error)
+                               number_error=number_error, chat_url=chat_url,
+                               chat_label=message("touch.chat", state.lang))
         return html, status
 
     def run(flow: Flow, state: State, effects: tuple[Effect, ...],
