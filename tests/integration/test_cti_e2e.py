@@ -457,43 +457,51 @@ def test_a_call_reaches_an_agent_who_is_chatting_and_shows_on_the_desktop(
     assert user_id is not None
     token = desk_sessions.create(records, user_id, AGENT_A, "127.0.0.1")
     phone = _phone(rig, AGENT_A, "talk", answer_after_ms=1000, talk_ms=4000, timeout_s=90)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                     headless=True)
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 800})
-            context.add_cookies([{"name": "hotline_desk", "value": token, "url": site}])
-            page = context.new_page()
-            page.goto(f"{site}/desk/?lang=en")
-            _wait(lambda: _agent(api, AGENT_A)["state"] == "not_ready", 15, "the desktop login")
-            page.locator(".state-select").select_option("ready")  # signed in not ready
-            _wait(lambda: _agent(api, AGENT_A)["state"] == "ready", 15, "Ready pressed")
-            customer = Client(connect(f"ws://127.0.0.1:{port}/ws",
-                                      origin=Origin(site), open_timeout=5))
-            customer.send(t="hello", role="customer", visitor=None, lang="en", resume={})
-            customer.wait("welcome")
-            customer.send(t="send", conv=None, cid="c1", text="my parcel?")
-            conv = customer.wait("ack", cid="c1")["conv"]
-            page.get_by_role("button", name="Accept").click()
-            customer.wait("joined", conv=conv, timeout=10)
-            expect(page.locator(".centre")).to_contain_text("my parcel?", timeout=10_000)
-            caller = Call(DID_OPEN, TO_AGENT, "13900000077", timeout_s=60)
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                placed = _place(pool, rig, caller)
-                expect(page.locator(".calls")).to_be_visible(timeout=30_000)  # ringing
-                # the phone answers: the card turns connected at once (AMI DialEnd ANSWER)
-                expect(page.locator(".calls")).to_contain_text("Connected", timeout=30_000)
-                view = _agent(api, AGENT_A)
-                assert (view["state"], view["voice_load"], view["chat_load"]) == (
-                    "busy", 1, 1), view  # on the call and still in the chat
-                page.screenshot(path=str(Path(__file__).resolve().parent.parent / "browser"
-                                         / "screenshots" / "e2e-desk-call-and-chat.png"))
-                placed.result(timeout=90)
-            _assert_ok(caller)
-            customer.close()
-        finally:
-            browser.close()
-            result = phone.wait(30)
+
+    def drive() -> tuple[Call, Any]:
+        """The desktop in Chromium, on a thread of its own: Playwright's sync API refuses a
+        thread where an asyncio loop runs (an earlier test in the session may leave one)."""
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                         headless=True)
+            try:
+                context = browser.new_context(viewport={"width": 1280, "height": 800})
+                context.add_cookies([{"name": "hotline_desk", "value": token, "url": site}])
+                page = context.new_page()
+                page.goto(f"{site}/desk/?lang=en")
+                _wait(lambda: _agent(api, AGENT_A)["state"] == "not_ready", 15, "the desktop login")
+                page.locator(".state-select").select_option("ready")  # signed in not ready
+                _wait(lambda: _agent(api, AGENT_A)["state"] == "ready", 15, "Ready pressed")
+                customer = Client(connect(f"ws://127.0.0.1:{port}/ws",
+                                          origin=Origin(site), open_timeout=5))
+                customer.send(t="hello", role="customer", visitor=None, lang="en", resume={})
+                customer.wait("welcome")
+                customer.send(t="send", conv=None, cid="c1", text="my parcel?")
+                conv = customer.wait("ack", cid="c1")["conv"]
+                page.get_by_role("button", name="Accept").click()
+                customer.wait("joined", conv=conv, timeout=10)
+                expect(page.locator(".centre")).to_contain_text("my parcel?", timeout=10_000)
+                caller = Call(DID_OPEN, TO_AGENT, "13900000077", timeout_s=60)
+                with ThreadPoolExecutor(max_workers=1) as pool:
+                    placed = _place(pool, rig, caller)
+                    expect(page.locator(".calls")).to_be_visible(timeout=30_000)  # ringing
+                    # the phone answers: the card turns connected at once (AMI DialEnd ANSWER)
+                    expect(page.locator(".calls")).to_contain_text("Connected", timeout=30_000)
+                    view = _agent(api, AGENT_A)
+                    assert (view["state"], view["voice_load"], view["chat_load"]) == (
+                        "busy", 1, 1), view  # on the call and still in the chat
+                    page.screenshot(path=str(Path(__file__).resolve().parent.parent / "browser"
+                                             / "screenshots" / "e2e-desk-call-and-chat.png"))
+                    placed.result(timeout=90)
+                _assert_ok(caller)
+                customer.close()
+            finally:
+                browser.close()
+                result = phone.wait(30)
+        return caller, result
+
+    with ThreadPoolExecutor(max_workers=1) as driver:
+        caller, result = driver.submit(drive).result(timeout=240)
     assert result.ok, result.describe()
     summary = _summary(records, _iid(rig, caller.caller))
     assert (summary.agent, summary.outcome) == (AGENT_A, "handled")
