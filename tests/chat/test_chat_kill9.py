@@ -22,15 +22,9 @@ from cti.records import desk_sessions
 from cti.records.db import dispose, make_session_factory
 from cti.records.migrate import upgrade
 from cti.records.users import create_user, link_agent
-from tests.chat.harness import PASSWORD, Client
+from tests.chat.harness import PASSWORD, Client, free_port
 
 HOTLINE = REPO_ROOT / ".venv" / "bin" / "hotline"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def env_for(data: Path, chat_port: int) -> dict[str, str]:

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cti.agents.desk import AgentDesk, AgentError, personal_skill
-from cti.channels.chat.channel import ChatChannel, LiveChat, Outbox
+from cti.channels.chat.channel import ChatChannel, LiveChat
+from cti.channels.chat.outbox import Outbox
 from cti.realtime.core.frames import FrameError, id_field, text_field
 from cti.records.chat import Appended
 from cti.routing.agents import AgentView

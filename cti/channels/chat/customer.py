@@ -22,7 +22,8 @@ from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from cti.channels.chat.channel import ChatChannel, LiveChat, Outbox
+from cti.channels.chat.channel import ChatChannel, LiveChat
+from cti.channels.chat.outbox import Outbox
 from cti.realtime.core.frames import FrameError, id_field, int_field, text_field
 from cti.records.chat import Appended
 
