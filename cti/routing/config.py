@@ -18,6 +18,9 @@ Strategy = Literal["longest_idle", "least_occupied", "skill_level", "round_robin
 MEDIA: frozenset[str] = frozenset({"voice", "chat", "web", "callback"})
 #: Media that share an agent's chat budget; the others (voice, callback) take the whole agent.
 SHARED_MEDIA: frozenset[str] = frozenset({"chat", "web"})
+#: Media whose contacts wait until an agent serves them: no customer is on the line, so no
+#: "no agents", "over the limit" or maximum-wait exit applies (a callback keeps its place).
+WAITS_UNTIL_SERVED: frozenset[str] = frozenset({"callback"})
 EXITS: frozenset[str] = frozenset({"callback_offer", "voicemail", "apology"})
 STRATEGIES: frozenset[str] = frozenset(
     {"longest_idle", "least_occupied", "skill_level", "round_robin"})

@@ -70,6 +70,8 @@ class Engine(Router):
             return self._reject(event, c.BAD_CONTACT, cid)
         self._ended.pop(cid, None)
         contact = self._new_contact(cid, event.media, event.priority, event.skills, now)
+        if event.enqueued_at is not None:  # keeps its place: never ahead of "now"
+            contact.enqueued_at = min(float(event.enqueued_at), now)
         contact.attributes = dict(event.attributes)
         contact.customer = event.customer
         contact.queue = event.queue

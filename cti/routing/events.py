@@ -34,6 +34,9 @@ class ContactArrived:
     skills: Mapping[str, int] = field(default_factory=dict)
     attributes: Mapping[str, str] = field(default_factory=dict)
     customer: str = ""
+    # when the customer first asked (engine clock), for a contact that keeps an earlier
+    # place in line: a callback waits with the enqueue time of the call it replaces
+    enqueued_at: float | None = None
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ class ContactView:
     required: tuple[tuple[str, int], ...]
     customer: str = ""  # as the channel named them (a caller's number, a chat's name)
     attributes: tuple[tuple[str, str], ...] = ()  # the flow's queue attributes
+    enqueued_at: float = 0.0  # engine clock: first put in line (kept through re-queues)
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,8 @@ class Contact:
     def view(self, position: int | None) -> ContactView:
         return ContactView(self.contact_id, self.queue, self.media, self.priority, self.state,
                            position, self.agent, tuple(sorted(self.required.items())),
-                           self.customer, tuple(sorted(self.attributes.items())))
+                           self.customer, tuple(sorted(self.attributes.items())),
+                           self.enqueued_at)
 
 
 class Group:

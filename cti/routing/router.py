@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from .agents import Agent
 from .commands import Announce, CancelOffer, Command, ExitContact, Offer, Overflow
-from .config import SHARED_MEDIA, QueueConfig, validate_queues
+from .config import SHARED_MEDIA, WAITS_UNTIL_SERVED, QueueConfig, validate_queues
 from .estimates import estimated_wait
 from .queues import ENDED, OFFERED, WAITING, Contact, ContactView, Group, QueueState, Required
 from .timers import ANNOUNCE, RING, RULE, WRAP, Timer, Timers
@@ -161,10 +161,13 @@ class Router:
             self._offer(contact, agent, now)
             return
         config = queue.config
-        if group.logged_in == 0 and not _may_find_agents(config, contact.rule_index):
+        keeps = contact.media in WAITS_UNTIL_SERVED  # a callback never leaves by an exit
+        if not keeps and group.logged_in == 0 and not _may_find_agents(config,
+                                                                       contact.rule_index):
             self._exit(contact, config.no_agents_exit, "no_agents")
             return
-        if new and config.max_waiting is not None and len(queue.waiting) >= config.max_waiting:
+        if new and not keeps and config.max_waiting is not None and \
+                len(queue.waiting) >= config.max_waiting:
             self._exit(contact, config.over_limit_exit, "over_limit")
             return
         if new:
@@ -203,6 +206,10 @@ class Router:
 
     def _schedule_rule(self, contact: Contact, now: float) -> None:
         config = self._queues[contact.queue].config
+        rules = config.overflow
+        while contact.media in WAITS_UNTIL_SERVED and contact.rule_index < len(rules) and \
+                rules[contact.rule_index].exit is not None:
+            contact.rule_index += 1  # a maximum wait is for callers on the line
         if contact.rule_index < len(config.overflow):
             at = max(now, contact.entered_at + config.overflow[contact.rule_index].after_s)
             self._timers.add(at, RULE, contact.queue, contact.contact_id, contact.rule_token)
