@@ -14,6 +14,7 @@ from cti.records.core.events import (
     FACTS,
     KINDS,
     Abandoned,
+    CallbackAttempt,
     Connected,
     Ended,
     EventError,
@@ -48,6 +49,7 @@ ONE_OF_EACH: list[Fact] = [
     Ended("caller", "hangup", "queue"),
     WrapUp("1002", "order_info", "told ETA"),
     Abandoned("caller_left_queue"),
+    CallbackAttempt(2, "1002", "no_answer", "NOANSWER"),
 ]
 
 
@@ -61,6 +63,7 @@ def test_the_stored_type_strings_are_unchanged() -> None:
     assert [f.KIND for f in FACTS] == [
         "interaction_started", "ivr_step", "ivr", "self_service", "queued", "offered",
         "offer_outcome", "connected", "recording", "ended", "wrap_up", "abandoned",
+        "callback_attempt",
     ]  # fmt: skip
     assert {type(f) for f in ONE_OF_EACH} == set(FACTS) and set(KINDS) == {f.KIND for f in FACTS}
 
@@ -89,6 +92,7 @@ def test_the_stored_keys_are_those_of_today() -> None:
         "ended": ["by", "exit", "reason"],
         "wrap_up": ["agent", "code", "notes"],
         "abandoned": ["reason"],
+        "callback_attempt": ["agent", "attempt", "cause", "result"],
     }
     segment = IvrSegment((("a", "b"),)).to_data()
     assert segment == {"steps": [["a", "b"]], "self_service": []}

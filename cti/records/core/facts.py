@@ -325,6 +325,42 @@ class Abandoned:
         return cls(as_text(data.get("reason")))
 
 
+CALLBACK_RESULTS = ("answered", "no_answer", "busy", "failed", "agent_no_answer")
+
+
+@dataclass(frozen=True)
+class CallbackAttempt:
+    """One try at a callback: ``agent`` was rung (and, once answered, the customer);
+    ``result`` answered, no_answer / busy / failed (the customer's line), agent_no_answer
+    (the agent's phone did not take it: not counted against the customer's attempts);
+    ``cause`` is what Asterisk said (DIALSTATUS or the originate reason)."""
+
+    KIND: ClassVar[str] = "callback_attempt"
+    attempt: int
+    agent: str
+    result: str
+    cause: str = ""
+
+    def __post_init__(self) -> None:
+        check_text(self, self.KIND, ("agent", "result"), ("cause",))
+        check_one_of(self.KIND, "result", self.result, CALLBACK_RESULTS)
+        if not isinstance(self.attempt, int) or isinstance(self.attempt, bool) or \
+                self.attempt < 1:
+            raise EventError("invalid_field", "callback attempt is a number from 1",
+                             type=self.KIND, field="attempt")
+
+    def to_data(self) -> dict[str, Any]:
+        return {"attempt": self.attempt, "agent": self.agent, "result": self.result,
+                "cause": self.cause}
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> CallbackAttempt:
+        raw = data.get("attempt")
+        return cls(raw if isinstance(raw, int) and not isinstance(raw, bool) else 1,
+                   as_text(data.get("agent")), as_text(data.get("result")),
+                   as_text(data.get("cause")))
+
+
 Fact: TypeAlias = (
     InteractionStarted
     | IvrStep
@@ -338,10 +374,11 @@ Fact: TypeAlias = (
     | Ended
     | WrapUp
     | Abandoned
+    | CallbackAttempt
 )
 FACTS: tuple[type[Fact], ...] = (
     InteractionStarted, IvrStep, IvrSegment, SelfService, Queued, Offered, OfferOutcome,
-    Connected, Recording, Ended, WrapUp, Abandoned,
+    Connected, Recording, Ended, WrapUp, Abandoned, CallbackAttempt,
 )  # fmt: skip
 KINDS: Mapping[str, type[Fact]] = {f.KIND: f for f in FACTS}
 

@@ -7,7 +7,9 @@ with the event.
 Outcomes: ``in_progress`` (started), ``queued``, ``answered`` (with an agent), and once
 ended: ``handled`` (answered), ``abandoned`` (the caller left the queue), ``unanswered`` (the
 system ended it in the queue), ``self_served`` (it ended in the IVR, or hung up there) or
-``redirected`` (the IVR sent it elsewhere: callback, voicemail ...).
+``redirected`` (the IVR sent it elsewhere: callback, voicemail ...) or, for a callback,
+``callback_failed`` (every attempt allowed was made and none reached the customer). A
+callback is ``handled`` once an attempt reached the customer (``callback_attempt`` answered).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import assert_never
 
 from cti.records.core.events import (
     Abandoned,
+    CallbackAttempt,
     Connected,
     Ended,
     Fact,
@@ -36,7 +39,8 @@ from cti.records.core.events import (
 
 MAX_IVR_STEPS = 100
 OUTCOMES = ("in_progress", "queued", "answered", "handled", "abandoned", "unanswered",
-            "self_served", "redirected")  # fmt: skip
+            "self_served", "redirected", "callback_failed")  # fmt: skip
+CALLBACK_FAILED = "callback_failed"  # the exit of a callback that ran out of attempts
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,9 @@ def _end(
 ) -> Projection:
     """Ended or abandoned: the outcome, and the wait and talk times up to the first end."""
     ended_at = p.ended_at or at
-    if p.answered_at is not None and not abandoned:
+    if exit_ == CALLBACK_FAILED:
+        outcome = CALLBACK_FAILED
+    elif p.answered_at is not None and not abandoned:
         outcome = "handled"
     elif abandoned or p.outcome == "abandoned":
         outcome = "abandoned"
@@ -162,6 +168,8 @@ def apply(p: Projection, fact: Fact, at: datetime) -> Projection:
             return _end(p, at, by="", reason=fact.reason, exit_="", abandoned=True)
         case WrapUp():
             return rep(p, wrap_up_code=fact.code, wrap_up_notes=fact.notes or None)
+        case CallbackAttempt():
+            return p  # kept in the timeline only (the agent's connect is the answer time)
         case _:
             assert_never(fact)
 
