@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from cti.app.config import Config, ConfigError
 from cti.records.db import SessionFactory
-from web_admin import auth, flows
+from web_admin import auth, flows, knowledge
 from web_admin.catalog import FlowCatalog
 from web_admin.deps import EXTENSION, ConsoleDeps
 
@@ -61,6 +61,7 @@ def create_console_app(
     auth.init_login(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(flows.bp)
+    app.register_blueprint(knowledge.bp)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _error_page)
     app.after_request(_security_headers)

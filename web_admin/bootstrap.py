@@ -75,4 +75,22 @@ def ensure_demo_agents(session_factory: SessionFactory, data_dir: str | Path,
     if made:
         log.info("created desktop users %s; their passwords are in %s", ", ".join(made),
                  data / DEMO_AGENTS_FILE)
+    ensure_demo_knowledge(session_factory)  # the demo's other first-start content
     return made
+
+
+def ensure_demo_knowledge(session_factory: SessionFactory) -> int:
+    """The demo: with an empty knowledge base (the first start, or every article deleted),
+    store the demo shop's questions and answers (``cti/knowledge/demo_kb.yaml``); one with
+    any article is left as it is. Returns how many articles were stored."""
+    from datetime import UTC, datetime
+
+    from cti.knowledge.demo import load_drafts
+    from cti.records.knowledge import count_articles, seed
+
+    if count_articles(session_factory):
+        return 0
+    stored = seed(session_factory, load_drafts(), by="demo", now=datetime.now(UTC))
+    if stored:
+        log.info("stored the demo knowledge base: %d articles", stored)
+    return stored

@@ -174,6 +174,36 @@ def pop(contact_id: str) -> ResponseReturnValue:
                     "context": context, "history": history})
 
 
+@bp.route("/api/contacts/<contact_id>/suggestions")
+def suggestions(contact_id: str) -> ResponseReturnValue:
+    """Recommended answers for a chat the agent holds: the knowledge base ranked for the
+    customer's last three text messages (``cti/knowledge``); the index, built on first use,
+    lives on this app and follows every change to the knowledge base."""
+    from cti.knowledge.live import LiveKnowledge
+    from cti.records.knowledge import recent_customer_texts
+
+    who = current_agent()
+    if who is None:
+        return _api_error(401, "not_signed_in", "sign in to the desktop")
+    if len(contact_id) > 64:
+        return _api_error(404, "not_yours", "no such contact of yours")
+    d = deps()
+    live = d.live_context(who.agent_id, contact_id)
+    if live is None:
+        return _api_error(404, "not_yours", "no such contact of yours")
+    context = live.get("context", {})
+    if context.get("channel") != "chat":
+        return jsonify({"suggestions": []})
+    kb = current_app.extensions.get("hotline_kb")
+    if not isinstance(kb, LiveKnowledge):
+        kb = current_app.extensions.setdefault("hotline_kb", LiveKnowledge(d.session_factory))
+    texts = recent_customer_texts(d.session_factory, contact_id, 3)
+    found = kb.suggest(texts, 3, context.get("language"))
+    return no_store(jsonify({"suggestions": [
+        {"id": s.id, "key": s.key, "lang": s.lang, "question": s.question, "answer": s.answer,
+         "score": s.score, "confidence": s.confidence} for s in found]}))
+
+
 def no_store(resp: Response) -> Response:
     resp.headers.setdefault("Cache-Control", "no-store")
     return resp

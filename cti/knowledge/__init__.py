@@ -1,0 +1,1 @@
+"""Knowledge base ranking: recommended answers for what customers write (see ``ranker``)."""
