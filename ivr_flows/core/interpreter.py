@@ -140,7 +140,7 @@ def _run(flow: m.Flow, state: State, now: datetime,
             case m.CallbackNode():
                 say(node.prompt)
                 number = state.vars.get(node.number_var, "")
-                st, more = _finish(state, Exit("callback", node.id, node.queue,
+                st, more = _finish(state, Exit("callback", node.id, node.queue, node.priority,
                                                attributes={"number": number}))
                 return st, tuple(effects + more)
             case m.TransferNode():

@@ -87,6 +87,9 @@ class Retry:
 class NodeBase:
     id: str
     line: int
+    # What the touch page shows instead of the spoken prompt (optional, per language): a
+    # menu's "for order status press 1 ..." is voice wording above buttons that say it.
+    screen: Prompt | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,7 @@ class CallbackNode(NodeBase):
     number_var: str
     prompt: Prompt | None = None
     kind: Literal["callback"] = "callback"
+    priority: int = 5  # like a queue node's: the callback waits among the callers in line
 
 
 @dataclass(frozen=True)

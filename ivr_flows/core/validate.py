@@ -40,6 +40,8 @@ def _prompts(node: m.Node) -> list[tuple[str, m.Prompt]]:
     prompt = getattr(node, "prompt", None)
     if isinstance(prompt, m.Prompt):
         found.append(("prompt", prompt))
+    if node.screen is not None:
+        found.append(("screen", node.screen))
     retry = getattr(node, "retry", None)
     if isinstance(retry, m.Retry):
         found += [("invalid", retry.invalid), ("no_input", retry.no_input)]

@@ -7,6 +7,7 @@ graph checks (gotos, reachability, loops) come later, in ``ivr_flows.core.valida
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from ivr_flows.core import model as m
@@ -16,7 +17,7 @@ from ivr_flows.loading.reader import NAME, Reader
 TIMEOUT_RANGE = (1, 60)
 RETRY_RANGE = (0, 5)
 DIGITS_RANGE = (1, 32)
-COMMON = {"kind", "prompt"}
+COMMON = {"kind", "prompt", "screen"}  # screen: the touch page's text
 NODE_KEYS: dict[str, set[str]] = {
     "menu": COMMON | {"options", "timeout", "retries", "invalid", "no_input", "fallback", "speech"},
     "collect": COMMON | {"var", "min_digits", "max_digits", "pattern", "next", "timeout",
@@ -26,7 +27,7 @@ NODE_KEYS: dict[str, set[str]] = {
     "branch": {"kind", "var", "cases", "default"},
     "hours": {"kind", "schedule", "open", "closed"},
     "queue": COMMON | {"queue", "priority", "skills", "attributes"},
-    "callback": COMMON | {"queue", "number_var"},
+    "callback": COMMON | {"queue", "number_var", "priority"},
     "send_link": COMMON | {"resume", "next", "error"},
     "transfer": COMMON | {"to"},
     "hangup": COMMON,
@@ -88,6 +89,16 @@ def _options(r: Reader, v: Any, path: tuple[Any, ...]) -> tuple[m.Option, ...]:
 
 
 def parse_node(r: Reader, node_id: str, v: Any, defaults: dict[str, Any]) -> m.Node | None:
+    """One node; its optional ``screen`` (what the touch page shows instead of the spoken
+    prompt) is checked like a prompt: a text per declared language, file:line on errors."""
+    node = _node(r, node_id, v, defaults)
+    if node is None or not isinstance(v, dict) or "screen" not in v \
+            or "screen" not in NODE_KEYS[node.kind]:
+        return node
+    return replace(node, screen=r.opt_prompt(v, "screen", ("nodes", node_id)))
+
+
+def _node(r: Reader, node_id: str, v: Any, defaults: dict[str, Any]) -> m.Node | None:
     path = ("nodes", node_id)
     if not NAME.match(node_id):
         r.err(path, "node ids are letters, digits and _ (starting with a letter)", "name")
@@ -167,7 +178,8 @@ def parse_node(r: Reader, node_id: str, v: Any, defaults: dict[str, Any]) -> m.N
                                r.number(d, "priority", path, 5, (0, 10)), skills, attrs, prompt)
         case "callback":
             return m.CallbackNode(node_id, line, text(d, "queue", path, pattern=NAME),
-                                  text(d, "number_var", path, "caller", pattern=NAME), prompt)
+                                  text(d, "number_var", path, "caller", pattern=NAME), prompt,
+                                  priority=r.number(d, "priority", path, 5, (0, 10)))
         case "send_link":
             return m.SendLinkNode(node_id, line, text(d, "resume", path), text(d, "next", path),
                                   text(d, "error", path), prompt)

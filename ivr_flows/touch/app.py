@@ -1,8 +1,16 @@
 """The touch renderer (ITR): the flow as a mobile web page. A Flask application factory.
 
-Stateless: the interpreter state travels signed in each page's forms (``session.StateCodec``).
-Every dependency is passed in (flows, the action runner, the link signer, the clock, the
-optional SMS sender and exit hand-off); nothing is global.
+Stateless: the interpreter state travels signed in each page's forms (``session.StateCodec``)
+and expires ``state_max_age_s`` after the session started; a page from before the flow was
+edited gets a "start again" page (``state_stale``), never an error. Every dependency is passed
+in (flows, the action runner, the link signer, the clock, the optional SMS sender and exit
+hand-off); nothing is global but the one-time keys of side effects (``once.OnceKeys``, kept in
+this process: an action whose method is not GET, a texted link, a finished session handed to
+``on_exit`` run once per session step, however often the same page is posted).
+
+With a chat panel (``chat_url``), a queue exit's final page opens the chat with a signed
+hand-off token (``handoff.HandoffCodec``): the conversation waits in the exit's queue and the
+agent's screen pop shows the path, the entered values and the self-service results.
 
 A request body over ``max_body_bytes`` (``MAX_BODY_BYTES``: a page posts a signed state and
 one input, a few kilobytes) is answered 413 before anything reads it: a short problem page, or
@@ -27,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -52,7 +61,18 @@ from ivr_flows.core.messages import message
 from ivr_flows.core.model import Flow
 from ivr_flows.edges.links import LinkExpired, LinkSigner, LinkTampered, make_link_sender
 from ivr_flows.edges.sms import SmsError, SmsSender, check_number
-from ivr_flows.touch.session import Clock, Runner, StateCodec, StateTampered, advance
+from ivr_flows.touch.handoff import HANDOFF_TTL_S, HandoffCodec
+from ivr_flows.touch.once import IssuedBeforeStart, OnceKeys, StillRunning
+from ivr_flows.touch.session import (
+    MAX_AGE_S,
+    Clock,
+    Journey,
+    Runner,
+    StateCodec,
+    StateRefused,
+    advance_session,
+    describe,
+)
 from ivr_flows.touch.view import build_page, problem_page
 
 log = logging.getLogger(__name__)
@@ -66,23 +86,32 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
 }
 MAX_BODY_BYTES = 64 * 1024
+HAND_OFFS = frozenset({"callback", "queue"})  # exits handed to someone: once per session
+PROBLEM_STATUS = {"state_tampered": 400, "state_expired": 410, "state_stale": 409, "busy": 409}
 
 
 def create_itr_app(flows: Mapping[str, Flow], runner: Runner, links: LinkSigner, clock: Clock,
                    *, secret_key: str, sms_sender: SmsSender | None = None,
                    on_exit: OnExit | None = None, max_body_bytes: int = MAX_BODY_BYTES,
-                   on_done: OnDone | None = None, chat_url: str = "") -> Flask:
+                   on_done: OnDone | None = None, chat_url: str = "",
+                   state_max_age_s: int = MAX_AGE_S, handoff_ttl_s: int = HANDOFF_TTL_S,
+                   wall: Callable[[], float] = time.time) -> Flask:
     """The ITR app. ``clock(flow)`` is the flow's local now; ``on_exit`` hands a finished
-    session (queue, callback, transfer, hangup) to the CTI once it is wired; ``on_done``
-    sees every session that finishes, with a key that is the same if the same last step is
-    posted again (for the records); ``chat_url``: the chat panel, linked from every page; a
+    session (queue, callback, transfer, hangup) to the CTI once it is wired (once per
+    session: a page posted again does not hand it over again); ``on_done`` sees every
+    session that finishes, with a key that is the same if the same last step is posted
+    again (for the records); ``chat_url``: the chat panel, linked from every page and opened
+    with a hand-off token (valid ``handoff_ttl_s``) by a queue exit's final page;
+    ``state_max_age_s``: how long a session's pages work; ``wall``: epoch seconds; a
     request body over ``max_body_bytes`` is answered 413."""
     app = Flask(__name__, template_folder=str(HERE / "templates"),
                 static_folder=str(HERE / "static"), static_url_path="/static")
     # werkzeug refuses a longer body when a form is parsed, and stops reading one sent
     # without a length at the limit
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
-    codec = StateCodec(secret_key)
+    codec = StateCodec(secret_key, state_max_age_s, wall)
+    once = OnceKeys(state_max_age_s + 60, wall=wall)
+    handoffs = HandoffCodec(secret_key, handoff_ttl_s, wall) if chat_url else None
 
     def flow_or_404(name: str) -> Flow:
         flow = flows.get(name)
@@ -92,37 +121,60 @@ def create_itr_app(flows: Mapping[str, Flow], runner: Runner, links: LinkSigner,
 
     send_link = make_link_sender(links, sms_sender)
 
-    def finished(flow: Flow, state: State) -> None:
+    def finished(flow: Flow, state: State, journey: Journey) -> State:
+        """Hand a finished session to ``on_exit``; a callback or queue hand-off once per
+        session (returns the state it was handed over with: a page posted again shows it)."""
         ex = state.exit
         if on_exit is None or ex is None:
-            return
+            return state
         if ex.kind == "callback" and not ex.attributes.get("number"):
-            return  # handed over once the caller has told us their number
-        on_exit(flow, state)
+            return state  # handed over once the caller has told us their number
+        if ex.kind not in HAND_OFFS:
+            on_exit(flow, state)
+            return state
 
-    def show(flow: Flow, state: State, effects: Sequence[Effect], *,
+        def hand_over() -> State:
+            on_exit(flow, state)
+            return state
+
+        return once.run(journey.key("exit"), journey.issued, hand_over)
+
+    def show(flow: Flow, state: State, effects: Sequence[Effect], journey: Journey, *,
              number_error: bool = False, status: int = 200) -> tuple[str, int]:
         can_text = sms_sender is not None and bool(state.vars.get("caller"))
-        page = build_page(flow, state, effects, can_send_link=can_text)
-        html = render_template("page.html", page=page, token=codec.dump(state),
+        page = build_page(flow, state, effects, can_send_link=can_text,
+                          can_chat=handoffs is not None)
+        journey = journey.saw(c.text for c in page.cards if c.kind == "result")
+        handoff_url = ""
+        if handoffs is not None and page.outcome is not None and page.outcome.offers_chat:
+            token = handoffs.make(flow, state, journey)
+            handoff_url = f"{chat_url}?lang={state.lang}#handoff={token}" if token else ""
+        html = render_template("page.html", page=page, token=codec.dump(state, journey),
                                number_error=number_error, chat_url=chat_url,
-                               chat_label=message("touch.chat", state.lang))
+                               chat_label=message("touch.chat", state.lang),
+                               handoff_url=handoff_url)
         return html, status
 
-    def run(flow: Flow, state: State, effects: tuple[Effect, ...],
+    def run(flow: Flow, state: State, effects: tuple[Effect, ...], journey: Journey,
             key: str = "") -> tuple[str, int]:
         # Every request that reaches here started from a session not yet done (a posted done
         # state is only re-shown, in step_flow): done now means it finished in this request.
-        state, shown = advance(flow, state, effects, runner, clock, send_link)
+        state, shown, journey = advance_session(flow, state, effects, runner, clock,
+                                                send_link, journey, once)
         if state.waiting == "done":
-            finished(flow, state)
+            state = finished(flow, state, journey)
             if on_done is not None:
                 on_done(flow, state, key or secrets.token_hex(12))
-        return show(flow, state, shown)
+        return show(flow, state, shown, journey)
 
     def problem(code: str, status: int, flow: str | None = None) -> tuple[str, int]:
         home = url_for("start_flow", flow=flow) if flow in flows else url_for("index")
         return render_template("problem.html", problem=problem_page(code), home=home), status
+
+    def refused(code: str, flow: str) -> tuple[str, int]:
+        """A page that cannot go on (tampered, expired, from before the flow was edited, a
+        step still running): a clear page that offers to start again."""
+        return problem(code, PROBLEM_STATUS.get(code, 400), flow)
 
     @app.after_request
     def headers(response: Response) -> Response:
@@ -159,6 +211,12 @@ def create_itr_app(flows: Mapping[str, Flow], runner: Runner, links: LinkSigner,
     def not_found(_: Exception) -> tuple[str, int]:
         return problem("not_found", 404)
 
+    @app.errorhandler(IssuedBeforeStart)
+    @app.errorhandler(StillRunning)
+    def once_refused(exc: IssuedBeforeStart | StillRunning) -> tuple[str, int]:
+        log.info("itr: a side effect refused (%s)", exc.code)
+        return refused(exc.code, (request.view_args or {}).get("flow", ""))
+
     @app.get("/")
     def index() -> Any:
         if len(flows) == 1:
@@ -169,7 +227,7 @@ def create_itr_app(flows: Mapping[str, Flow], runner: Runner, links: LinkSigner,
     def start_flow(flow: str) -> Any:
         f = flow_or_404(flow)
         state, effects = start(f, clock(f), lang=request.args.get("lang"))
-        return run(f, state, effects)
+        return run(f, state, effects, Journey.new(wall(), f.start))
 
     @app.get("/l/<token>")
     def open_link(token: str) -> Any:
@@ -184,44 +242,46 @@ def create_itr_app(flows: Mapping[str, Flow], runner: Runner, links: LinkSigner,
             return problem("link_tampered", 400)
         state, effects = start(f, clock(f), lang=payload.lang, vars=payload.vars,
                                at=payload.node)
-        return run(f, state, effects)
+        return run(f, state, effects, Journey.new(wall(), payload.node, "link"))
 
     @app.post("/f/<flow>/step")
     def step_flow(flow: str) -> Any:
         f = flow_or_404(flow)
         try:
-            state = codec.load(request.form.get("state", ""), f)
-        except StateTampered:
-            return problem("state_tampered", 400, flow)
+            state, journey = codec.open(request.form.get("state", ""), f)
+        except StateRefused as exc:
+            return refused(exc.code, flow)
         inp = form_input(request.form)
         if inp is None:
             return problem("bad_input", 400, flow)
         if state.waiting == "done":
             if isinstance(inp, SetLanguage) and inp.lang in f.languages:
                 state = replace(state, lang=inp.lang)
-            return show(f, state, ())
+            return show(f, state, (), journey)
+        if state.waiting == "input":
+            journey = journey.did(state.node, describe(f, state, inp))
         state, effects = step(f, state, inp, clock(f))
         # the same old state posted again with the same input is the same session ending
         key = hashlib.sha256((request.form.get("state", "") + repr(inp)).encode()).hexdigest()
-        return run(f, state, effects, key[:24])
+        return run(f, state, effects, journey, key[:24])
 
     @app.post("/f/<flow>/callback")
     def callback_number(flow: str) -> Any:
         f = flow_or_404(flow)
         try:
-            state = codec.load(request.form.get("state", ""), f)
-        except StateTampered:
-            return problem("state_tampered", 400, flow)
+            state, journey = codec.open(request.form.get("state", ""), f)
+        except StateRefused as exc:
+            return refused(exc.code, flow)
         ex = state.exit
         if ex is None or ex.kind != "callback" or ex.attributes.get("number"):
             return problem("bad_input", 400, flow)
         try:
             number = check_number(request.form.get("number", ""))
         except SmsError:
-            return show(f, state, (), number_error=True, status=422)
-        done = with_callback_number(state, ex, number)
-        finished(f, done)
-        return show(f, done, ())
+            return show(f, state, (), journey, number_error=True, status=422)
+        # the same page posted again (another number, even) shows what was handed over
+        done = finished(f, with_callback_number(state, ex, number), journey)
+        return show(f, done, (), journey)
 
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

@@ -9,6 +9,11 @@ Choices:
   "result" card; a retry message ("that is not a valid choice") is a "notice".
 - Voice filler is dropped: an action node's "one moment please" and the exit node's own
   "please hold, connecting you" (the touch page says what really happens instead).
+- A node's ``screen`` text, when it has one, is shown instead of its spoken prompt; a menu
+  without one gets a short heading ("Choose an option"), not the spoken list of keys that
+  its buttons already say.
+- A queue exit offers the chat with an agent when the page can hand the session over
+  (``can_chat``): the agent then sees what the person did here.
 - A menu choice that leads to a ``send_link`` node ("get this menu on your phone") is hidden
   unless the page can really text a link (an SMS sender and a known number).
 """
@@ -21,6 +26,7 @@ from typing import Any, Literal
 
 from ivr_flows.core import model as m
 from ivr_flows.core.effects import Ask, Effect, Exit, Say, Spoken, State, Value
+from ivr_flows.core.interpreter import render
 from ivr_flows.core.messages import ids as message_ids
 from ivr_flows.core.messages import template
 
@@ -51,7 +57,7 @@ class Problem:
 
 
 PROBLEM_CODES = frozenset({"link_expired", "link_tampered", "state_tampered", "bad_input",
-                           "not_found"})
+                           "not_found", "state_expired", "state_stale", "busy"})
 
 
 def problem_page(code: str) -> Problem:
@@ -108,6 +114,7 @@ class Outcome:
     message: tuple[Segment, ...]
     needs_number: bool
     data: Mapping[str, Any]  # machine-readable: exit + vars (the contract tests read it)
+    offers_chat: bool = False  # a queue exit handed over to a chat (the page links it)
 
 
 @dataclass(frozen=True)
@@ -157,16 +164,42 @@ def exit_data(state: State, ex: Exit) -> dict[str, Any]:
             "lang": state.lang, "vars": dict(state.vars)}
 
 
-def outcome(state: State, ex: Exit) -> Outcome:
+def outcome(state: State, ex: Exit, can_chat: bool = False) -> Outcome:
     t = ui_text(state.lang)
     number = ex.attributes.get("number", "")
     values = {"target": ex.target, "number": number}
+    chat = can_chat and ex.kind == "queue"
     if ex.kind == "callback" and not number:
         heading, message, needs = t["callback_ask_heading"], t["callback_ask_message"], True
+    elif chat:
+        heading, message, needs = t["queue_chat_heading"], t["queue_chat_message"], False
     else:
         heading, message, needs = t[f"{ex.kind}_heading"], t[f"{ex.kind}_message"], False
     return Outcome(ex.kind, ex.target, heading, fill(message, values), needs,
-                   exit_data(state, ex))
+                   exit_data(state, ex), chat)
+
+
+def _node_of(flow: m.Flow, spoken: Spoken) -> m.Node | None:
+    node_id, _, slot = spoken.key.rpartition(".")
+    return flow.nodes.get(node_id) if slot == "prompt" else None
+
+
+def screen_card(flow: m.Flow, state: State, spoken: Spoken) -> Card:
+    """A node's prompt as the screen shows it: its ``screen`` text if it has one."""
+    node = _node_of(flow, spoken)
+    if node is None or node.screen is None or not node.screen.text:
+        return card(spoken)
+    return card(render(node.screen, spoken.key, state))
+
+
+def question(flow: m.Flow, state: State, ask: Ask) -> Card:
+    """What the page says above the buttons or the number field: the node's screen text,
+    else for a menu a short heading (its buttons already say what the prompt lists), else
+    the prompt."""
+    node = flow.nodes.get(ask.node)
+    if isinstance(node, m.MenuNode) and node.screen is None:
+        return Card(ask.prompt.key, "info", (Segment(ui_text(state.lang)["choose"]),))
+    return screen_card(flow, state, ask.prompt)
 
 
 def _is_filler(flow: m.Flow, spoken: Spoken, ex: Exit | None) -> bool:
@@ -188,21 +221,22 @@ def _choices(flow: m.Flow, ask: Ask, can_send_link: bool) -> tuple[Button, ...]:
 
 
 def build_page(flow: m.Flow, state: State, effects: Sequence[Effect], *,
-               can_send_link: bool = False) -> Page:
+               can_send_link: bool = False, can_chat: bool = False) -> Page:
     """The page to show after these effects (a session's last step, actions included)."""
     ex = state.exit if state.waiting == "done" else None
     ask = next((e for e in reversed(effects) if isinstance(e, Ask)), None)
-    cards = tuple(card(e.prompt) for e in effects
+    cards = tuple(screen_card(flow, state, e.prompt) for e in effects
                   if isinstance(e, Say) and not _is_filler(flow, e.prompt, ex))
     languages = tuple(Language(code, LANGUAGE_NAMES.get(code, code), code == state.lang)
                       for code in flow.languages)
     title = flow.title.get(state.lang) or next(iter(flow.title.values()), flow.name)
-    prompt = card(ask.prompt) if ask is not None and ex is None else None
+    prompt = question(flow, state, ask) if ask is not None and ex is None else None
     choices = _choices(flow, ask, can_send_link) if ask is not None and ex is None else ()
     digits = (DigitsField(ask.min_digits, ask.max_digits)
               if ask is not None and ex is None and not ask.choices else None)
     return Page(
         flow=flow.name, lang=state.lang, title=title, cards=cards, prompt=prompt,
-        choices=choices, digits=digits, outcome=None if ex is None else outcome(state, ex),
+        choices=choices, digits=digits,
+        outcome=None if ex is None else outcome(state, ex, can_chat),
         can_go_back=ex is None and bool(state.history), languages=languages,
         ui=ui_text(state.lang))

@@ -41,6 +41,22 @@ function Pairs({ obj, W }) {
   </dl>`;
 }
 
+/**
+ * What self-service gave this contact: the results its pages showed (a web session from the
+ * touch menu), then the (step, outcome) pairs its IVR recorded.
+ */
+function Results({ context, W }) {
+  const seen = Array.isArray(context.seen) ? context.seen : [];
+  const served = Array.isArray(context.self_service) ? context.self_service : [];
+  if (!seen.length && !served.length) {
+    return html`<p class="muted">—</p>`;
+  }
+  return html`<ul class="self-service">
+    ${seen.map((t) => html`<li class="seen">${text(t, W)}</li>`)}
+    ${served.map((t) => html`<li class="served">${text(t, W)}</li>`)}
+  </ul>`;
+}
+
 /** Nothing to show: absent, null, "" or [] (a chat has no IVR path). */
 const empty = (v) => v === undefined || v === null || v === "" || (Array.isArray(v) && !v.length);
 
@@ -85,6 +101,8 @@ export function Pop({ pop, card, cfg }) {
     </dl>
     <h4>${W.pop_entered}</h4>
     <${Pairs} obj=${context.entered} W=${W} />
+    <h4>${W.h_self_service}</h4>
+    <${Results} context=${context} W=${W} />
     <h4>${W.pop_attributes}</h4>
     <${Pairs} obj=${context.attributes} W=${W} />
     <h3>${W.pop_history}</h3>

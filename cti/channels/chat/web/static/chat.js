@@ -34,11 +34,30 @@ const el = {
   left: $("left"), close: $("close"), endChat: $("end-chat")
 };
 
+/**
+ * A hand-off from the touch menu ("talk to an agent"): its token rides in the fragment
+ * (#handoff=...), which no server sees; it is taken out of the address bar at once and sent
+ * in every hello until the server has welcomed us into its conversation.
+ */
+function handoffFromUrl() {
+  const found = /(?:^#|&)handoff=([A-Za-z0-9_.-]{1,6000})(?:&|$)/.exec(window.location.hash);
+  if (!found) {
+    return null;
+  }
+  try {
+    window.history.replaceState(null, "", window.location.pathname + window.location.search);
+  } catch (err) {
+    // a page without history (sandboxed): the token just stays in the fragment
+  }
+  return found[1];
+}
+
 const fmt = (t, vars) => String(t).replace(/\{(\w+)\}/g, (m, k) => (k in vars ? String(vars[k]) : m));
 
 const state = {
   visitor: storedVisitor(),
   identity: null,
+  handoff: handoffFromUrl(),
   conv: null,
   open: true,
   reason: "",
@@ -56,10 +75,10 @@ const outbox = new Outbox(KEY.outbox);
 const files = new Files({ url: cfg.files_url, token: () => state.visitor, lang: cfg.lang, words: W });
 const sock = new Socket({
   url: socketUrl(cfg.ws_url),
-  hello: () => ({
+  hello: () => Object.assign({
     t: "hello", role: "customer", visitor: state.visitor, identity: state.identity,
     lang: cfg.lang, resume: Object.assign({}, state.shown)
-  }),
+  }, state.handoff ? { handoff: state.handoff } : {}),
   onFrame: (f) => (HANDLERS[f.t] || (() => {}))(f),
   onStatus: (s) => {
     el.conn.hidden = s === "up";
@@ -293,6 +312,7 @@ function onWelcome(f) {
   state.reason = f.reason || "";
   sock.ready();
   if (f.conv) {
+    state.handoff = null; // welcomed into a conversation: the token has done its work
     if (state.conv && state.conv !== f.conv) {
       forget(state.conv);
       clearList();
