@@ -8,7 +8,9 @@ once ``append_many`` has committed it ("nothing lost, nothing twice", docs/REALT
   takes the database write lock before it reads anything), so two writers never hand out the
   same seq or miss each other's client ids;
 - ``(conversation_id, sender, client_id)`` is unique: a resend of a stored client message id
-  comes back as a duplicate with the stored message (same seq) and writes nothing.
+  comes back as a duplicate with the stored message (same seq) and writes nothing;
+- a conversation keeps its receipt marks (``RECEIPT_MARKS``: the highest seq the customer
+  and the agent side have confirmed delivered / read); ``mark_receipts`` only raises them.
 
 Functions take a session factory, run one transaction each and return frozen dataclasses.
 Time is a parameter. Refusals are ``ChatError`` with a stable ``code`` (or, for one item of
@@ -20,12 +22,12 @@ from __future__ import annotations
 import dataclasses
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy import Integer, Row, bindparam, case, insert, select, update
 from sqlalchemy.orm import Session
 
 from cti.records.customers import insert_ignoring, resolve
@@ -41,6 +43,8 @@ from cti.records.models import (
 NO_CONVERSATION = "no_conversation"
 CONVERSATION_ENDED = "conversation_ended"
 NO_FILE = "no_file"  # a file message whose file is unknown or belongs to another conversation
+# Who confirmed what: the highest seq the customer / the agent side has received or read.
+RECEIPT_MARKS = ("customer_delivered", "customer_read", "agent_delivered", "agent_read")
 
 _CONVERSATIONS = ChatConversation.metadata.tables[ChatConversation.__tablename__]
 _MESSAGES = ChatMessage.metadata.tables[ChatMessage.__tablename__]
@@ -68,6 +72,15 @@ class ConversationInfo:
     created_at: datetime
     ended_at: datetime | None
     lang: str
+    customer_delivered: int = 0
+    customer_read: int = 0
+    agent_delivered: int = 0
+    agent_read: int = 0
+
+    @property
+    def receipts(self) -> dict[str, int]:
+        """The receipt marks, by ``RECEIPT_MARKS`` name."""
+        return {name: getattr(self, name) for name in RECEIPT_MARKS}
 
 
 @dataclass(frozen=True)
@@ -175,6 +188,10 @@ def _conversation_info(session: Session, row: ChatConversation) -> ConversationI
         row.created_at,
         row.ended_at,
         row.lang,
+        row.customer_delivered,
+        row.customer_read,
+        row.agent_delivered,
+        row.agent_read,
     )
 
 
@@ -256,6 +273,36 @@ def link_customer(sf: SessionFactory, conversation_id: str, customer_id: int) ->
             .values(customer_id=customer_id)
         )
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def mark_receipts(sf: SessionFactory, marks: Mapping[str, Mapping[str, int]]) -> None:
+    """Raise receipt marks, ``{conversation_id: {mark name: seq}}``, in ONE transaction.
+
+    A mark only goes up: each is set with ``CASE WHEN mark < :seq THEN :seq ELSE mark END``,
+    so concurrent writers (two processes, a retried flush) can never lower one. Unknown
+    conversations are skipped; a bad name or seq is refused (``bad_receipt``) before any
+    write. Rows are updated in id order, one lock order for every writer.
+    """
+    rows: list[dict[str, Any]] = []
+    for conv in sorted(marks):
+        given = marks[conv]
+        unknown = set(given) - set(RECEIPT_MARKS)
+        if unknown:
+            raise ChatError("bad_receipt", "unknown receipt mark", mark=sorted(unknown)[0][:32])
+        for name, seq in given.items():
+            if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < 2**31:
+                raise ChatError("bad_receipt", "a receipt mark is a seq", mark=name)
+        rows.append({"b_id": conv, **{f"b_{name}": given.get(name, 0) for name in RECEIPT_MARKS}})
+    if not rows:
+        return
+    table = _CONVERSATIONS
+    new = {name: bindparam(f"b_{name}", type_=Integer()) for name in RECEIPT_MARKS}
+    raised = {
+        name: case((table.c[name] < new[name], new[name]), else_=table.c[name])
+        for name in RECEIPT_MARKS
+    }
+    with sf.begin() as session:
+        session.execute(update(table).where(table.c.id == bindparam("b_id")).values(raised), rows)
 
 
 # -- messages ----------------------------------------------------------------------------------

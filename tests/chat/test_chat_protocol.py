@@ -458,3 +458,38 @@ def test_opening_the_desktop_signs_in_not_ready_until_the_agent_presses_ready(
         assert agent.wait("agent", state="ready")["reason"] == ""
         conv, _ = open_chat(site, site.customer())
         agent.wait("offer", contact=conv)
+
+
+def test_a_connected_call_is_transferred_from_the_desktop_by_hanging_up_the_agents_leg(
+        tmp_path: Path) -> None:
+    """The desk side of a call transfer (the caller's side runs on the sandbox Asterisk in
+    tests/integration/test_cti_e2e.py): the frame hangs up the agent's leg over AMI."""
+    from cti.routing import events as e
+
+    with chat_site(tmp_path) as site:
+        alice = desk(site, "agent1001", "alice")
+        bob = desk(site, "agent1002", "bob")
+        bob.send(t="state", state="not_ready", reason="break")
+        bob.wait("agent")
+        voice = site.cti.voice
+        legs: list[str] = []
+        voice.hang_up = legs.append
+        arrived = e.ContactArrived("call-9", "voice", "service", 0, {"general": 1}, {},
+                                   "13800138009")
+        contact = site.on_reactor(voice.enter, "uid-9", arrived)
+        alice.wait("card", contact="call-9")
+        site.on_reactor(voice.ringing, contact, "agent1001")
+        bob.send(t="transfer", contact="call-9", queue="service")
+        assert bob.wait("error")["code"] == "not_yours"  # nobody else's call to move
+        alice.send(t="transfer", contact="call-9", agent="agent1002")
+        assert alice.wait("error")["code"] == "not_connected"  # still ringing
+        assert site.on_reactor(voice.answered, "uid-9", "agent1001", "PJSIP/agent1001-7")
+        assert alice.wait("card", contact="call-9")["state"] == "connected"
+        alice.send(t="transfer", contact="call-9", agent="nobody")
+        assert alice.wait("error")["code"] == "agent_unavailable"
+        alice.send(t="transfer", contact="call-9", agent="agent1002")
+        assert alice.wait("transferring", contact="call-9")["to"] == "agent1002"
+        assert legs == ["PJSIP/agent1001-7"]
+        alice.send(t="transfer", contact="call-9", agent="agent1002")  # once is enough
+        assert alice.wait("error")["code"] == "not_connected"
+        site.on_reactor(voice.leave, contact)

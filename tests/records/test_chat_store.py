@@ -1,13 +1,16 @@
 """The durable chat transcript (``cti.records.chat``), on SQLite and PostgreSQL: seqs, resends,
-refusals, files, the customer history with chats, the 0002 -> 0003 migration."""
+refusals, files, receipt marks, the customer history with chats, the 0002 -> 0003 and
+0003 -> 0004 migrations."""
 
 from __future__ import annotations
 
+import random
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from alembic import command
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -16,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 
 from cti.records import chat
 from cti.records.chat import (
+    RECEIPT_MARKS,
     Appended,
     ChatError,
     FileRef,
@@ -27,6 +31,7 @@ from cti.records.chat import (
     file_info,
     find_open_conversation,
     link_customer,
+    mark_receipts,
     messages_after,
     open_conversation,
     open_conversations,
@@ -37,7 +42,7 @@ from cti.records.customers import find_customer, identify, merge, normalize
 from cti.records.db import SessionFactory, dispose, make_engine, make_session_factory
 from cti.records.history import customer_history, get_interaction
 from cti.records.migrate import alembic_config, current_revision, upgrade
-from cti.records.models import ChatConversation, ChatFile, ChatMessage, User
+from cti.records.models import ChatConversation, ChatFile, ChatMessage, User, UTCDateTime
 from cti.records.store import record
 from cti.records.users import DEFAULT_HASHER, authenticate, create_user, link_agent
 
@@ -342,6 +347,124 @@ def test_files_need_an_open_conversation_and_a_safe_path(session_factory: Sessio
         assert s.scalar(select(func.count()).select_from(ChatFile)) == 0
 
 
+# -- receipt marks -----------------------------------------------------------------------------
+
+
+def receipts(sf: SessionFactory, conv: str) -> dict[str, int]:
+    info = chat.conversation(sf, conv)
+    assert info is not None
+    return info.receipts
+
+
+def test_a_new_conversation_has_no_receipt_marks(session_factory: SessionFactory) -> None:
+    opened(session_factory, "c1")
+    assert receipts(session_factory, "c1") == dict.fromkeys(RECEIPT_MARKS, 0)
+
+
+def test_receipt_marks_of_several_conversations_go_up_and_never_down(
+    session_factory: SessionFactory,
+) -> None:
+    sf = session_factory
+    opened(sf, "a", "b")
+    mark_receipts(sf, {"a": {"customer_read": 5, "agent_delivered": 3}, "b": {"agent_read": 2}})
+    mark_receipts(
+        sf,
+        {
+            "a": {"customer_read": 4, "agent_delivered": 7},  # 4 < 5: kept at 5
+            "b": {"agent_read": 0, "customer_delivered": 1},
+            "nope": {"agent_read": 9},  # an unknown conversation is skipped
+        },
+    )
+    mark_receipts(sf, {})
+    assert receipts(sf, "a") == {
+        "customer_delivered": 0,
+        "customer_read": 5,
+        "agent_delivered": 7,
+        "agent_read": 0,
+    }
+    assert receipts(sf, "b") == {
+        "customer_delivered": 1,
+        "customer_read": 0,
+        "agent_delivered": 0,
+        "agent_read": 2,
+    }
+    assert chat.conversation(sf, "nope") is None
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"seen": 1}, {"agent_read": -1}, {"agent_read": True}, {"agent_read": "3"}],
+)
+def test_bad_receipt_marks_are_refused_before_anything_is_written(
+    session_factory: SessionFactory, bad: dict[str, Any]
+) -> None:
+    opened(session_factory, "c0", "c1")
+    with pytest.raises(ChatError) as refused:
+        mark_receipts(session_factory, {"c0": {"agent_read": 1}, "c1": bad})
+    assert refused.value.code == "bad_receipt"
+    assert receipts(session_factory, "c0")["agent_read"] == 0
+
+
+def test_concurrent_writers_never_lower_a_receipt_mark(db_url: str) -> None:
+    """Two session factories (two processes), three writers marking the same conversations
+    with seqs in rising, falling and random order; a reader watching: every mark it sees
+    is at least the one it saw before, and the end is the highest seq written."""
+    factories = [make_session_factory(db_url), make_session_factory(db_url)]
+    opened(factories[0], "a", "b")
+    orders = [list(range(1, 41)), list(range(40, 0, -1)), random.Random(7).sample(range(1, 41), 40)]
+    failures: list[BaseException] = []
+    done = threading.Event()
+
+    def writer(sf: SessionFactory, seqs: list[int]) -> None:
+        try:
+            for seq in seqs:
+                marks = {"a": {"customer_read": seq, "agent_read": seq}, "b": {"agent_read": seq}}
+                while True:
+                    try:
+                        mark_receipts(sf, marks)
+                        break
+                    except OperationalError:  # SQLite: the other writer holds the lock
+                        continue
+        except BaseException as exc:  # noqa: BLE001 (reported by the main thread)
+            failures.append(exc)
+
+    def reader(sf: SessionFactory) -> None:
+        last = dict.fromkeys(RECEIPT_MARKS, 0)
+        try:
+            while not done.is_set():
+                now = receipts(sf, "a")
+                assert all(now[k] >= last[k] for k in RECEIPT_MARKS), (last, now)
+                last = now
+        except BaseException as exc:  # noqa: BLE001 (reported by the main thread)
+            failures.append(exc)
+
+    writers = [
+        threading.Thread(target=writer, args=(factories[n % 2], order))
+        for n, order in enumerate(orders)
+    ]
+    watcher = threading.Thread(target=reader, args=(factories[1],))
+    try:
+        watcher.start()
+        for t in writers:
+            t.start()
+        for t in writers:
+            t.join(60)
+        done.set()
+        watcher.join(10)
+        assert not failures, failures
+        assert receipts(factories[0], "a") == {
+            "customer_delivered": 0,
+            "customer_read": 40,
+            "agent_delivered": 0,
+            "agent_read": 40,
+        }
+        assert receipts(factories[0], "b")["agent_read"] == 40
+    finally:
+        done.set()
+        for f in factories:
+            dispose(f)
+
+
 # -- two writers -------------------------------------------------------------------------------
 
 
@@ -533,6 +656,7 @@ def test_upgrading_from_0002_adds_chat_and_agent_users(empty_db_url: str) -> Non
         create_user(factory, "ann", "correct horse battery", role="agent")
         linked = link_agent(factory, "ann", "1001")
         assert linked is not None and linked.agent_id == "1001"
+        upgrade(empty_db_url)  # the chat functions know the latest conversation columns
         opened(factory, "c1")
         assert seqs(append_many(factory, [msg("c1", "1")])) == [1]
         with factory() as s:
@@ -552,5 +676,47 @@ def test_upgrading_from_0002_adds_chat_and_agent_users(empty_db_url: str) -> Non
         assert users == [("sue", "supervisor")]
         upgrade(empty_db_url, "0003")
         assert authenticate(factory, "sue", "correct horse battery") is not None
+    finally:
+        dispose(factory)
+
+
+def test_upgrading_from_0003_gives_every_conversation_zero_receipt_marks(
+    empty_db_url: str,
+) -> None:
+    upgrade(empty_db_url, "0003")
+    conversations = sa.table(  # as 0003 knew them (the model has the later columns)
+        "chat_conversations",
+        *(sa.column(name) for name in ("id", "visitor", "state", "last_seq", "lang")),
+        sa.column("created_at", UTCDateTime()),
+    )
+    engine = make_engine(empty_db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.insert(conversations).values(
+                    id="c1", visitor="v-1", state="open", last_seq=3, lang="zh", created_at=at(0)
+                )
+            )
+    finally:
+        engine.dispose()
+    upgrade(empty_db_url, "0004")
+    assert current_revision(empty_db_url) == "0004"
+    factory = make_session_factory(empty_db_url)
+    try:
+        info = chat.conversation(factory, "c1")
+        assert info is not None and info.last_seq == 3
+        assert info.receipts == dict.fromkeys(RECEIPT_MARKS, 0)
+        mark_receipts(factory, {"c1": {"agent_read": 3}})
+        assert receipts(factory, "c1")["agent_read"] == 3
+        dispose(factory)
+        _downgrade(empty_db_url, "0003")  # and back: the marks go, the conversation stays
+        engine = make_engine(empty_db_url)
+        try:
+            with engine.connect() as conn:
+                columns = {c["name"] for c in inspect(conn).get_columns("chat_conversations")}
+                ids = [r[0] for r in conn.execute(sa.select(conversations.c.id))]
+        finally:
+            engine.dispose()
+        assert not columns & set(RECEIPT_MARKS) and ids == ["c1"]
     finally:
         dispose(factory)

@@ -252,7 +252,7 @@ def test_upgrading_from_0001_keeps_the_users(empty_db_url: str) -> None:
                               "active) VALUES ('alice', :h, 'supervisor', :at, :on)"),
                       {"h": hashed, "at": datetime(2026, 1, 1, tzinfo=UTC), "on": True})
         upgrade(empty_db_url)
-        assert current_revision(empty_db_url) == head_revision() == "0003"
+        assert current_revision(empty_db_url) == head_revision()
         assert authenticate(factory, "alice", "correct horse battery") is not None
         record_all(factory, full_call())
         with factory() as s:

@@ -29,8 +29,9 @@ from functools import partial
 from typing import Any, Protocol
 
 from cti.channels.chat.outbox import Outbox
+from cti.channels.chat.receipts import Marks, ReceiptWriter
 from cti.records.chat import Appended, FileRef, NewMessage, StoredMessage
-from cti.records.core.events import Ended, InteractionStarted, WrapUp
+from cti.records.core.events import Ended, InteractionStarted, IvrSegment, RecordEvent, WrapUp
 from cti.routing import commands as c
 from cti.routing import events as e
 from cti.service.service import CtiService
@@ -62,6 +63,23 @@ class ChatSettings:
     ack_first: bool = False
 
 
+@dataclass(frozen=True)
+class ChatRoute:
+    """Where a conversation waits when it is not an ordinary chat: a web session handed over
+    from the touch menu (``cti.channels.chat.customer``) waits in its flow's queue, with the
+    queue exit's priority, skills and attributes; ``channel`` is the records' word for it;
+    ``context`` is stored as its IVR segment (``ivr`` event data: ``steps``,
+    ``self_service``, and ``seen`` / ``attributes`` for the screen pop)."""
+
+    queue: str
+    priority: int = 0
+    skills: Mapping[str, int] = field(default_factory=dict)
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    channel: str = "web"
+    flow: str = ""
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class LiveChat:
     conv: str
@@ -73,9 +91,12 @@ class LiveChat:
     agent: str | None = None  # offered to, then connected to
     opened_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     offer_timer: Any = None
+    marks: Marks = field(default_factory=Marks)  # receipts (stored coalesced: receipts.py)
+    top_seq: int = 0  # the highest seq known stored: no receipt goes above it
     # ack_first only: the seq given out in memory, and what each client id got
     last_seq: int = 0
     sent: dict[tuple[str, str], StoredMessage] = field(default_factory=dict)
+    route: ChatRoute | None = None  # a web session's queue and context (else the chat's)
 
 
 class ChatChannel:
@@ -98,6 +119,7 @@ class ChatChannel:
         # queue (``dispatch_pending`` runs whenever an agent's state changes).
         self.pending: dict[str, LiveChat] = {}
         self.is_open: Callable[[], str | None] = lambda: None
+        self.receipts = ReceiptWriter(journal, reactor)  # .flush() at a clean stop
 
     # ------------------------------------------------------------------ Channel protocol
 
@@ -133,8 +155,8 @@ class ChatChannel:
         self.customers.setdefault(conv, set()).add(box)
         if fresh:
             box.sent.setdefault(conv, 0)
-        else:
-            self._replay(box, conv, after)
+        else:  # the messages it missed, then the agent's receipt marks
+            self._replay(box, conv, after, marks_of="agent")
 
     def follow_as_agent(self, box: Outbox, agent_id: str) -> None:
         box.name_of = self._name_of
@@ -158,19 +180,26 @@ class ChatChannel:
         return closed
 
     def resume_agent(self, box: Outbox, conv: str, after: int) -> None:
-        self._replay(box, conv, after)
+        """A desktop (re)joins a chat: what it missed, then the customer's receipt marks."""
+        self._replay(box, conv, after, marks_of="customer")
 
     def drop(self, box: Outbox) -> None:
         for boxes in (*self.customers.values(), *self.desks.values()):
             boxes.discard(box)
 
-    def _replay(self, box: Outbox, conv: str, after: int) -> None:
+    def _replay(self, box: Outbox, conv: str, after: int, marks_of: str | None = None) -> None:
         from cti.records.chat import messages_after
 
         box.start_replay(conv, after)
 
         def done(messages: list[StoredMessage]) -> None:
+            chat = self.chats.get(conv)
+            if chat is not None and messages:
+                chat.top_seq = max(chat.top_seq, messages[-1].seq)
             box.finish_replay(conv, list(messages))
+            if chat is not None and marks_of is not None:
+                for frame in chat.marks.frames(conv, marks_of):
+                    box.conn.send(frame)
 
         self.journal.read(messages_after, conv, after, self.settings.replay_limit,
                           callback=self._on_reactor(done))
@@ -194,6 +223,8 @@ class ChatChannel:
 
     def _fan_out(self, m: StoredMessage) -> None:
         chat = self.chats.get(m.conversation_id)
+        if chat is not None:
+            chat.top_seq = max(chat.top_seq, m.seq)
         boxes = list(self.customers.get(m.conversation_id, ()))
         if chat is not None and chat.agent is not None and chat.state in ("connected",
                                                                            "wrap_up"):
@@ -206,30 +237,48 @@ class ChatChannel:
 
     def open(self, visitor: str, lang: str, identities: Mapping[str, str], name: str,
              done: Callable[[LiveChat | None, str], None],
-             customer_id: int | None = None) -> None:
-        """Open a new conversation (stored first), then queue it; ``done(chat, error)``."""
+             customer_id: int | None = None, *, conv: str = "",
+             route: ChatRoute | None = None) -> None:
+        """Open a new conversation (stored first), then queue it; ``done(chat, error)``.
+        ``conv``: its id when the caller chose it (a hand-off token's: opening it again gives
+        the same conversation, or ``conversation_ended``); ``route``: a web session's queue
+        and context instead of the chat's."""
         from cti.records.chat import open_conversation
 
-        conv = "chat-" + secrets.token_hex(10)
+        conv = conv or "chat-" + secrets.token_hex(10)
         now = self.wall()
 
-        def stored(_: Any) -> None:
-            chat = LiveChat(conv, visitor, lang, name, dict(identities), opened_at=now)
+        def stored(info: Any) -> None:
+            if conv in self.chats:  # the same id opened twice at once (a hand-off token)
+                done(self.chats[conv], "")
+                return
+            if getattr(info, "state", "open") != "open":
+                done(None, "conversation_ended")
+                return
+            owner = getattr(info, "visitor", visitor) or visitor
+            chat = LiveChat(conv, owner, lang, name, dict(identities), opened_at=now,
+                            route=route)
             self.chats[conv] = chat
-            self.service.record(conv, lambda: InteractionStarted("chat", dict(identities)))
+            medium, flow = (route.channel, route.flow) if route else ("chat", "")
+            self.service.record(conv, lambda: InteractionStarted(medium, dict(identities),
+                                                                 "", flow))
+            if route is not None and route.context:
+                self._record_context(conv, route, now)
             done(chat, "")  # the customer follows the conversation first: then the queue
-            self._enqueue(chat, priority=0)  # frame (position, wait) reaches them
+            self._enqueue(chat, priority=route.priority if route else 0)  # frame reaches them
 
         self.journal.read(partial(open_conversation, visitor=visitor, lang=lang, now=now,
                                   customer_id=customer_id), conv,
                           callback=self._on_reactor(stored))
 
-    def restore(self, conv: str, visitor: str, lang: str, opened_at: datetime) -> LiveChat:
+    def restore(self, conv: str, visitor: str, lang: str, opened_at: datetime,
+                last_seq: int = 0, marks: Mapping[str, int] | None = None) -> LiveChat:
         """A conversation still open in the store after a restart: queue it again, first
-        (or keep it pending until an agent is there)."""
+        (or keep it pending until an agent is there), with its stored receipt marks."""
         chat = self.chats.get(conv)
         if chat is None:
-            chat = LiveChat(conv, visitor, lang, opened_at=opened_at, state="pending")
+            chat = LiveChat(conv, visitor, lang, opened_at=opened_at, state="pending",
+                            marks=Marks.of(marks or {}), top_seq=last_seq)
             self.chats[conv] = chat
             self.pending[conv] = chat
             self.dispatch_pending()
@@ -273,10 +322,26 @@ class ChatChannel:
             chat.state = "waiting"
             self._enqueue(chat, priority=10)
 
+    def _record_context(self, conv: str, route: ChatRoute, now: datetime) -> None:
+        """A web session's IVR segment, as stored (its data keeps the pop's extra keys)."""
+        try:
+            self.service.records.submit(RecordEvent(conv, now, IvrSegment.KIND,
+                                                    dict(route.context), f"{conv}-ivr"))
+        except ValueError as exc:  # an EventError: the conversation goes on without it
+            log.error("records: cannot record the context of %s: %s", conv, exc)
+
+    def _queue_of(self, chat: LiveChat) -> str:
+        return chat.route.queue if chat.route is not None else self.settings.queue
+
     def _enqueue(self, chat: LiveChat, priority: int) -> None:
+        route = chat.route
+        skills = route.skills if route is not None else self.settings.skills
+        attributes = {"channel": "chat", "language": chat.lang}
+        if route is not None:
+            attributes = {**route.attributes, "channel": route.channel, "language": chat.lang}
         self.service.add_contact(self, e.ContactArrived(
-            chat.conv, "chat", self.settings.queue, priority, dict(self.settings.skills),
-            {"channel": "chat", "language": chat.lang}, chat.name or chat.visitor))
+            chat.conv, "chat", self._queue_of(chat), priority, dict(skills), attributes,
+            chat.name or chat.visitor))
         view = self.service.contact(chat.conv)
         if view is not None and view.position is not None:
             ewt = next((q.ewt_s for q in self.service.queues() if q.name == view.queue), None)
@@ -328,8 +393,13 @@ class ChatChannel:
         else:
             self.to_customer(chat.conv, frame)
 
-    def receipt(self, chat: LiveChat, reader: str, kind: str, seq: int) -> None:
-        """``reader`` has seen (delivered) or read up to ``seq``: tell the other side."""
+    def receipt(self, chat: LiveChat, reader: str, kind: str, seq: int, box: Outbox) -> None:
+        """``reader`` (on ``box``) has seen or read up to ``seq``: clamped to what it was
+        sent, it raises its mark (else ignored), is stored soon and goes to the other side."""
+        seq = min(seq, box.sent.get(chat.conv, 0), chat.top_seq)
+        if not chat.marks.raise_to(reader, kind, seq):
+            return
+        self.receipts.changed(chat.conv, chat.marks)
         frame = {"t": "receipt", "conv": chat.conv, "kind": kind, "seq": seq}
         if reader == "customer":
             if chat.agent is not None and chat.state in ("connected", "wrap_up"):
@@ -396,13 +466,13 @@ class ChatChannel:
     def card(self, chat: LiveChat) -> dict[str, Any]:
         return {"t": "card", "contact": chat.conv, "medium": "chat", "conv": chat.conv,
                 "customer": chat.name or chat.identities.get("phone", "") or chat.visitor,
-                "queue": self.settings.queue, "since": chat.opened_at.isoformat(),
+                "queue": self._queue_of(chat), "since": chat.opened_at.isoformat(),
                 "state": chat.state}
 
     def offer_frame(self, chat: LiveChat, expires_in: float) -> dict[str, Any]:
         return {"t": "offer", "contact": chat.conv, "medium": "chat", "conv": chat.conv,
                 "customer": chat.name or chat.identities.get("phone", "") or chat.visitor,
-                "queue": self.settings.queue, "expires_in": round(expires_in)}
+                "queue": self._queue_of(chat), "expires_in": round(expires_in)}
 
     # ------------------------------------------------------------------ engine commands
 

@@ -5,6 +5,13 @@ checked the frame's size, shape and rate.
 Identity: a visitor token signed with the configuration's secret (``VisitorTokens``), and
 optionally a merchant-signed identity (``verify_identity``) that links the chat to the
 customer record of that phone number, so calls and chats share one history.
+
+A web session from the touch menu: ``hello.handoff`` is the token its final page linked
+(``ivr_flows.touch.handoff``); the conversation it names is opened at once in the flow's
+queue, with the menu's path, entered values and results for the agent (``ChatRoute``), and
+joins the customer's history when the session knew their number. Presented again (a reload,
+another tab or phone), it resumes that same conversation, never a second one: its holder
+becomes the conversation's visitor. A visitor with an open chat already keeps that one.
 """
 
 from __future__ import annotations
@@ -18,14 +25,17 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from cti.channels.chat.channel import ChatChannel, LiveChat
+from cti.channels.chat.channel import ChatChannel, ChatRoute, LiveChat
 from cti.channels.chat.outbox import Outbox
 from cti.realtime.core.frames import FrameError, id_field, int_field, text_field
 from cti.records.chat import Appended
+
+if TYPE_CHECKING:
+    from ivr_flows.touch.handoff import Handoff
 
 log = logging.getLogger(__name__)
 MAX_TEXT = 4000
@@ -107,6 +117,8 @@ class CustomerFrames:
     # (conv, file id, done(attachment | None)): the uploaded file, looked up off the reactor
     lookup_file: Callable[[str, str, Callable[[Any], None]], None] = (
         lambda conv, fid, done: done(None))
+    # a hand-off token from the touch menu -> the hand-off, or None (forged, expired, absent)
+    handoffs: Callable[[object], Handoff | None] = lambda token: None
 
     # ------------------------------------------------------------------ hello
 
@@ -122,13 +134,14 @@ class CustomerFrames:
         conn.principal = who
         raw = frame.get("resume")
         resume: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        handoff = self.handoffs(frame["handoff"]) if frame.get("handoff") else None
 
         def found(info: Any) -> None:
             reason = self.is_open()
             if info is not None:
                 who.conv = info.id
                 chat = self.channel.chats.get(info.id) or self.channel.restore(
-                    info.id, visitor, who.lang, info.created_at)
+                    info.id, visitor, who.lang, info.created_at, info.last_seq, info.receipts)
                 after = resume.get(info.id, 0)
                 after = after if isinstance(after, int) and after >= 0 else 0
                 conn.send({"t": "welcome", "role": "customer", "visitor": token,
@@ -137,10 +150,51 @@ class CustomerFrames:
                 self.channel.follow_as_customer(who.box, info.id, after)
                 self._status(conn, chat)
                 return
+            if handoff is not None:
+                self._hand_over(conn, who, handoff, resume, reason)
+                return
             conn.send({"t": "welcome", "role": "customer", "visitor": token, "conv": None,
                        "open": reason is None, "reason": reason})
 
         self.find_open(visitor, found)
+
+    def _hand_over(self, conn: Any, who: Visitor, handoff: Handoff, resume: Mapping[str, Any],
+                   reason: str | None) -> None:
+        """The touch menu's conversation: resumed if it is open, else opened now in its
+        flow's queue (when agents answer: else the page offers to leave a message)."""
+
+        def closed() -> None:
+            conn.send({"t": "welcome", "role": "customer", "visitor": self.tokens.sign(
+                who.visitor), "conv": None, "open": reason is None, "reason": reason})
+
+        def opened(chat: LiveChat | None, error: str) -> None:
+            if chat is None or chat.state in ("ended", "wrap_up"):
+                closed()  # this hand-off's chat is over: a new chat is an ordinary one
+                return
+            who.visitor, who.conv = chat.visitor, chat.conv  # the holder takes it over
+            after = resume.get(chat.conv, 0)
+            after = after if isinstance(after, int) and after >= 0 else 0
+            conn.send({"t": "welcome", "role": "customer", "visitor": self.tokens.sign(
+                chat.visitor), "conv": chat.conv, "open": True, "reason": None})
+            assert who.box is not None
+            self.channel.follow_as_customer(who.box, chat.conv, after)
+            self._status(conn, chat)
+
+        live = self.channel.chats.get(handoff.conversation)
+        if live is not None:
+            opened(live, "")
+            return
+        if reason is not None:
+            closed()
+            return
+        identities = {"chat": who.visitor}
+        identities.update({k: v for k, v in who.identity.items() if k == "phone"})
+        if "customer_id" in who.identity:
+            identities["account"] = who.identity["customer_id"]
+        if handoff.phone:
+            identities.setdefault("phone", handoff.phone)
+        self.channel.open(who.visitor, who.lang, identities, who.identity.get("name", ""),
+                          opened, conv=handoff.conversation, route=route_of(handoff))
 
     def _status(self, conn: Any, chat: LiveChat) -> None:
         if chat.state in ("connected", "wrap_up") and chat.agent:
@@ -165,8 +219,9 @@ class CustomerFrames:
             self.channel.typing(chat, "customer")
         elif kind in ("seen", "read"):
             seq = int_field(frame, "seq", 0, 10**9)
+            assert who.box is not None  # set by hello; a seq is clamped to what it was sent
             self.channel.receipt(chat, "customer", "delivered" if kind == "seen" else "read",
-                                 seq)
+                                 seq, who.box)
         elif kind == "end":
             self.channel.end(chat, "customer")
         else:
@@ -249,3 +304,16 @@ class CustomerFrames:
             raise FrameError("bad_field", "a message needs text")
         self.leave(who, cid, text, name, phone,
                    lambda ref: conn.send({"t": "left", "cid": cid, "ref": ref}))
+
+
+def route_of(handoff: Handoff) -> ChatRoute:
+    """Where a handed-over web session waits, and the context stored for its screen pop:
+    the IVR segment of a call (``steps``, ``self_service``) plus what the page showed
+    (``seen``) and the queue exit's ``attributes``."""
+    context: dict[str, Any] = {}
+    if handoff.steps:
+        context = {"steps": [list(s) for s in handoff.steps],
+                   "self_service": [list(p) for p in handoff.self_service],
+                   "seen": list(handoff.seen), "attributes": dict(handoff.attributes)}
+    return ChatRoute(handoff.queue, handoff.priority, dict(handoff.skills),
+                     dict(handoff.attributes), "web", handoff.flow, context)

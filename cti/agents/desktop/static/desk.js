@@ -44,7 +44,8 @@ const sock = new Socket({
 
 /**
  * What the agent has read and what the customers have received/read, kept across a reload
- * of this page (the server does not replay receipts): {readUpTo, receipts} of live chats.
+ * of this page: {readUpTo, receipts} of live chats. The server replays the customers' marks
+ * when the desktop resumes a chat (the higher one wins), so these only bridge the reload.
  */
 function loadMarks() {
   const seq = (v) => (Number.isInteger(v) && v >= 0 ? v : 0);
