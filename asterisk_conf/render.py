@@ -156,6 +156,12 @@ def _pjsip(ast: AsteriskConfig) -> str:
             carrier_match=host,
         )
     ]
+    if ast.trunk_contact and not STATIC_CONTACT.match(ast.trunk_contact):
+        raise RenderError(f"asterisk.trunk_contact: {ast.trunk_contact!r} is not "
+                          "sip:USER@127.0.0.1:PORT")
+    blocks.append(_fill("pjsip_trunk.conf", media_address=host,
+                        static_contact=f"contact = {ast.trunk_contact}" if ast.trunk_contact
+                        else "; no contact configured: callbacks cannot reach customers"))
     for agent in agents:
         contact = ast.agent_contacts.get(agent, "")
         if contact and not STATIC_CONTACT.match(contact):

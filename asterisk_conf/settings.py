@@ -35,3 +35,8 @@ class AsteriskConfig:
     # Fixed SIP contacts for agent phones that do not register (desk phones on a static
     # address, or test phones): endpoint -> "sip:agent1001@127.0.0.1:5070".
     agent_contacts: dict[str, str] = field(default_factory=dict)
+    # The carrier trunk for calls Hotline places (callbacks), as endpoint "hotline-trunk":
+    # "sip:trunk@127.0.0.1:5090" (a static contact; the dialled number replaces the user
+    # part). "" renders the endpoint without a contact: a callback's call to the customer
+    # then fails (CHANUNAVAIL), and is recorded so.
+    trunk_contact: str = ""

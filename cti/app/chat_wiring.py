@@ -28,6 +28,7 @@ from cti.records.chat_journal import ChatJournal
 from cti.records.db import make_session_factory
 from ivr_flows.core.model import Flow
 from ivr_flows.edges.clock import local_now
+from ivr_flows.touch.handoff import HandoffCodec
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class ChatParts:
 
     def agents_stop(self) -> None:
         self.app.agents.stop()
+        self.channel.receipts.flush()  # the receipt marks not stored yet, before the close
         self.journal.close(timeout=10.0)
 
 
@@ -87,9 +89,10 @@ def build_chat(cfg: Config, flows: Mapping[str, Flow], reactor: Any, cti: Any,
 
     customers = CustomerFrames(channel, tokens, cfg.chat.merchant_secret,
                                lambda: chat_is_open(cfg, flows, cti.gateway), find_open, leave,
-                               lookup_file)
+                               lookup_file, handoffs=HandoffCodec(cfg.secret_key,
+                                                                  cfg.itr.handoff_ttl_s).read)
     agents = AgentFrames(cti.desk, cti.gateway, channel,
-                         ready_on_sign_in=cfg.chat.ready_on_sign_in)
+                         ready_on_sign_in=cfg.chat.ready_on_sign_in, voice=cti.voice)
     agents.start()
 
     def sessions(token: str, done: Any) -> None:
@@ -187,7 +190,8 @@ def history_rows(sf: Any, identities: Mapping[str, str],
 
 def contact_context(sf: Any, contact_id: str) -> dict[str, Any]:
     """What this contact did before reaching the agent (a call's IVR path and self-service
-    results, as recorded when its flow ended)."""
+    results, as recorded when its flow ended; a web session's from the touch menu, with
+    the results its pages showed (``seen``) and its queue exit's ``attributes``)."""
     from cti.records.core.events import IvrSegment
     from cti.records.history import get_interaction, interaction_timeline
 
@@ -197,20 +201,27 @@ def contact_context(sf: Any, contact_id: str) -> dict[str, Any]:
     if row is None:
         return {}
     entered: dict[str, str] = {}
+    extra: dict[str, Any] = {}
     for event in events:
         if event.type == IvrSegment.KIND:
             for step in event.data.get("steps", []):
                 if isinstance(step, list) and len(step) == 2 and step[1]:
                     entered[str(step[0])] = str(step[1])
+            seen, attributes = event.data.get("seen"), event.data.get("attributes")
+            if isinstance(seen, list):  # a web session: what its pages showed
+                extra["seen"] = [str(text) for text in seen][:8]
+            if isinstance(attributes, dict):
+                extra["attributes"] = {str(k): str(v) for k, v in attributes.items()}
     return {"ivr_path": list(row.ivr_path), "self_service": list(row.self_service),
-            "entered": entered}
+            "entered": entered, **extra}
 
 
 def restore_open_chats(parts: ChatParts, session_factory: Any) -> int:
     """Conversations open in the store when the process stopped go back in the queue."""
     infos = store.open_conversations(session_factory)
-    for info in infos:
-        parts.channel.restore(info.id, info.visitor, info.lang, info.created_at)
+    for info in infos:  # with their receipt marks and the seq reached
+        parts.channel.restore(info.id, info.visitor, info.lang, info.created_at,
+                              info.last_seq, info.receipts)
     if infos:
         log.warning("chat: %d conversation(s) open at the last stop are queued again",
                     len(infos))

@@ -41,6 +41,11 @@ class ItrConfig:
     # Where phones reach the touch menu; links sent by SMS start with this.
     public_url: str = "http://127.0.0.1:8080"
     link_ttl_seconds: int = 1800
+    # A touch session's pages work this long after it started (then: "start again"); its
+    # side effects' one-time keys are kept as long (in this process).
+    state_max_age_s: int = 1800
+    # How long the chat link of a "talk to an agent" page opens that session's chat.
+    handoff_ttl_s: int = 900
 
 
 @dataclass(frozen=True)
@@ -141,6 +146,25 @@ class ChatConfig:
 
 
 @dataclass(frozen=True)
+class CallbackConfig:
+    """Callbacks (cti/channels/callback/): asked for in the voice queue (``voice_key``
+    instead of waiting), by a flow's callback exit, in the touch menu or from the chat; each
+    keeps the caller's place in line, is offered to an agent, then Hotline rings the agent's
+    phone and, once answered, the customer through ``asterisk.trunk`` (AMI Originate).
+    A customer who does not answer is tried again after ``retry_gap_s``, at most
+    ``max_attempts`` times, and only while ``flow``'s ``schedule`` is open."""
+
+    max_attempts: int = 3
+    retry_gap_s: int = 600
+    ring_agent_s: int = 20
+    ring_customer_s: int = 30
+    voice_key: str = "1"  # the key a caller waiting in the voice queue presses; "" = not offered
+    queue: str = "callbacks"  # where chat requests wait
+    flow: str = "demo_400"
+    schedule: str = "agents"
+
+
+@dataclass(frozen=True)
 class SpeechConfig:
     """"Say it or press it" at menus with ``speech: true`` (ivr_flows/voice/speech.py).
 
@@ -179,6 +203,7 @@ class Config:
     cti: CtiConfig = field(default_factory=CtiConfig)
     speech: SpeechConfig = field(default_factory=SpeechConfig)
     chat: ChatConfig = field(default_factory=ChatConfig)
+    callback: CallbackConfig = field(default_factory=CallbackConfig)
 
     @property
     def db_url(self) -> str:

@@ -27,6 +27,7 @@ from typing import Any
 from flask import Flask
 
 from cti.app.background import Background
+from cti.app.callback_wiring import LateExit
 from cti.app.calls_log import calls_log_hook
 from cti.app.config import Config, ensure_secrets
 from cti.app.itr_records import LateSink, itr_recorder
@@ -61,6 +62,7 @@ class Components:
     backend_app: Flask | None
     session_factory: Any  # records (SQLAlchemy sessions), only touched in cti.records
     itr_records: LateSink = field(default_factory=LateSink)  # ITR sessions -> records
+    itr_exits: LateExit = field(default_factory=LateExit)  # touch-menu callbacks -> CTI
 
 
 def make_sms_sender(cfg: Config) -> SmsSender:
@@ -82,9 +84,13 @@ def build(cfg: Config, *, with_console: bool = True) -> Components:
     links = LinkSigner(cfg.secret_key, cfg.itr.public_url, cfg.itr.link_ttl_seconds, time.time)
     sms = make_sms_sender(cfg)
     itr_records = LateSink()  # the records writer starts with the CTI (start_cti)
+    itr_exits = LateExit()  # callbacks asked in the touch menu (start_callbacks)
     itr_app = create_itr_app(flows, runner, links, local_now, secret_key=cfg.secret_key,
                              sms_sender=sms, on_done=itr_recorder(itr_records),
-                             chat_url=f"{cfg.chat.origin}/chat/")
+                             on_exit=itr_exits,
+                             chat_url=f"{cfg.chat.origin}/chat/",
+                             state_max_age_s=cfg.itr.state_max_age_s,
+                             handoff_ttl_s=cfg.itr.handoff_ttl_s, wall=time.time)
     from cti.records.db import make_session_factory
     from cti.records.migrate import upgrade
 
@@ -104,7 +110,7 @@ def build(cfg: Config, *, with_console: bool = True) -> Components:
                                           flows_dir=cfg.flows_dir)
     backend_app = create_demo_backend() if cfg.backend.demo else None
     return Components(cfg, flows, runner, prompts, links, sms, itr_app, console_app, backend_app,
-                      session_factory, itr_records)
+                      session_factory, itr_records, itr_exits)
 
 
 def open_around_the_clock(flows: dict[str, Flow]) -> dict[str, Flow]:
@@ -160,7 +166,9 @@ def serve(cfg: Config, *, with_asterisk: bool = True) -> int:
         started.callback(writer.close, timeout=10.0)
         chat = start_chat(cfg, c, reactor, cti, web_pool)
         started.callback(chat.journal.close, timeout=10.0)
-        _listen_rest(cfg, c, reactor, cti, work_pool, web_pool, with_asterisk, background)
+        callbacks = start_callbacks(cfg, c, reactor, cti, chat, web_pool)
+        _listen_rest(cfg, c, reactor, cti, work_pool, web_pool, with_asterisk, background,
+                     callbacks)
         # Everything built so far lives as long as the process: keep it out of the garbage
         # collector's full passes (a 130-160 ms pause about once a minute under chat load).
         gc.collect()
@@ -170,7 +178,8 @@ def serve(cfg: Config, *, with_asterisk: bool = True) -> int:
 
 
 def _listen_rest(cfg: Config, c: Components, reactor: Any, cti: Any, work_pool: Any,
-                 web_pool: Any, with_asterisk: bool, background: Background) -> None:
+                 web_pool: Any, with_asterisk: bool, background: Background,
+                 callbacks: Any) -> None:
     from cti.app.speech import start_speech
 
     # Calls look things up on the reactor (no thread hop per lookup); the touch pages, which
@@ -198,7 +207,7 @@ def _listen_rest(cfg: Config, c: Components, reactor: Any, cti: Any, work_pool: 
 
         start_sandbox(cfg)
         reactor.addSystemEventTrigger("before", "shutdown", stop_sandbox, cfg)
-    start_ami(cfg, cti, reactor)
+    start_ami(cfg, cti, reactor, callbacks)
 
     log.info("Hotline is up: touch menu http://%s:%d/  console http://%s:%d/  FastAGI %s:%d  "
              "chat %s/chat/  agent desktop %s/desk/", cfg.itr.host, cfg.itr.port,
@@ -262,6 +271,22 @@ def start_chat(cfg: Config, c: Components, reactor: Any, cti: Any, web_pool: Any
     return parts
 
 
+def start_callbacks(cfg: Config, c: Components, reactor: Any, cti: Any, chat: Any,
+                    pool: Any) -> Any:
+    """Callbacks (cti/app/callback_wiring.py): offered on the desktops, asked for in the
+    voice queue, by a flow's callback exit and in the touch menu; the requests still to
+    call at the last stop go back in line."""
+    from cti.app import callback_wiring as wiring
+
+    channel = wiring.build_callbacks(cfg, c.flows, reactor, cti, c.session_factory, pool)
+    wiring.attach_desktops(channel, chat)
+    cti.voice_entry.callbacks = channel
+    cti.voice_entry.callback_key = cfg.callback.voice_key
+    c.itr_exits.fn = wiring.itr_exit(channel, reactor)
+    wiring.restore(channel, c.session_factory)
+    return channel
+
+
 def desk_session_agent(reactor: Any, session_factory: Any) -> Any:
     """token -> Deferred(agent id | None): a desktop session, read in a thread."""
     from twisted.internet.threads import deferToThread
@@ -291,7 +316,7 @@ def close_interrupted_calls(session_factory: Any, service: Any) -> int:
     return len(ids)
 
 
-def start_ami(cfg: Config, cti: Any, reactor: Any) -> Any:
+def start_ami(cfg: Config, cti: Any, reactor: Any, callbacks: Any = None) -> Any:
     """The AMI client: agent phones' state and answers feed routing; resync on reconnect."""
     from twisted.internet.endpoints import TCP4ClientEndpoint
 
@@ -304,6 +329,15 @@ def start_ami(cfg: Config, cti: Any, reactor: Any) -> Any:
                        username=cfg.asterisk.ami_user, secret=cfg.asterisk.ami_secret,
                        agents=agents, clock=reactor)
     client.subscribe(TelephonyBridge(cti.gateway, cti.voice, agents).on_ami)
+
+    def hang_up(channel: str) -> Any:  # a transfer from the desktop ends the agent's leg
+        return client.send_action("Hangup", {"Channel": channel})
+
+    cti.voice.hang_up = hang_up
+    if callbacks is not None:
+        from cti.app.callback_wiring import attach_ami
+
+        attach_ami(callbacks, client)
     client.start()
     reactor.addSystemEventTrigger("before", "shutdown", client.stop)
     return client

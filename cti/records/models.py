@@ -186,7 +186,9 @@ class InteractionEvent(Base):
 
 class ChatConversation(Base):
     """One chat; ``last_seq`` is the seq of its latest message (the next one gets
-    ``last_seq + 1``, allocated with the row locked: see ``chat.append_many``)."""
+    ``last_seq + 1``, allocated with the row locked: see ``chat.append_many``). The four
+    receipt marks are the highest seq each side has confirmed delivered / read; they only
+    go up (``chat.mark_receipts``)."""
 
     __tablename__ = "chat_conversations"
     __table_args__ = (CheckConstraint("state IN ('open', 'ended')", name="state"),)
@@ -199,6 +201,10 @@ class ChatConversation(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     lang: Mapped[str] = mapped_column(String(8))
+    customer_delivered: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    customer_read: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    agent_delivered: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    agent_read: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ChatMessage(Base):
@@ -259,3 +265,55 @@ class DeskSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     address: Mapped[str] = mapped_column(String(64), default="")
+
+
+KNOWLEDGE_LANGS = ("zh", "en")
+
+
+class KnowledgeArticle(Base):
+    """One question and its answer in one language, edited in the console (see
+    ``knowledge.py``). Articles sharing a ``key`` are translations of one topic; ``version``
+    counts the edits (a stale form is refused, and the recommender sees every change)."""
+
+    __tablename__ = "knowledge_articles"
+    __table_args__ = (
+        UniqueConstraint("key", "lang", name="uq_knowledge_articles_key_lang"),
+        CheckConstraint("lang IN ('zh', 'en')", name="lang"),
+        {"sqlite_autoincrement": True},  # ids never reused: see knowledge.revision
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64))
+    lang: Mapped[str] = mapped_column(String(8))
+    question: Mapped[str] = mapped_column(String(300))
+    answer: Mapped[str] = mapped_column(Text)
+    keywords: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_by: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+
+class CallbackRequest(Base):
+    """A callback a customer asked for (``callbacks.py``): stored before the promise is made,
+    so a restart keeps it. ``place_at`` is when the customer first took their place in line
+    (a caller who pressed the callback key keeps theirs); ``attempts`` counts the tries that
+    reached the customer's line; ``state`` waiting (in line, or between tries), done
+    (reached) or failed (out of attempts)."""
+
+    __tablename__ = "callback_requests"
+    __table_args__ = (CheckConstraint("state IN ('waiting', 'done', 'failed')", name="state"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    number: Mapped[str] = mapped_column(String(24))
+    queue: Mapped[str] = mapped_column(String(64))
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    skills: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    source: Mapped[str] = mapped_column(String(16))
+    lang: Mapped[str] = mapped_column(String(8))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    place_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    state: Mapped[str] = mapped_column(String(16), default="waiting", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    outcome: Mapped[str] = mapped_column(String(32), default="")

@@ -14,9 +14,12 @@ Ids and their placeholders:
 
 - ``speech.again``, ``speech.keys``, ``speech.confirm`` ({label}): speech menus (ko, en, zh)
 - ``touch.*``: the touch page's own words (``touch.queue_message`` {target},
-  ``touch.callback_message`` {number}, ``touch.transfer_message`` {target})
+  ``touch.queue_chat_message`` {target}, ``touch.callback_message`` {number},
+  ``touch.transfer_message`` {target}); ``touch.choose``: a menu's heading when its node has
+  no ``screen`` text
 - ``problem.<code>``, ``problem.<code>_detail``, ``problem.home``: the touch page's problem
-  pages (an expired or tampered link, a stale page, bad input, not found)
+  pages (an expired or tampered link, an expired or edited page, a step still running, bad
+  input, not found)
 - ``queue.position`` {position}, ``queue.expected_wait`` {minutes}, ``queue.no_agent``,
   ``queue.callback``: what a caller waiting in the voice queue hears
 """
@@ -71,6 +74,14 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
     "touch.hangup_message": {"en": "You can close this page now, or start again.",
                              "zh": "您现在可以关闭本页面，或重新开始。"},
     "touch.language": {"en": "Language", "zh": "语言"},
+    "touch.choose": {"en": "Choose an option", "zh": "请选择"},
+    "touch.queue_chat_heading": {"en": "Talk to an agent", "zh": "联系人工客服"},
+    "touch.queue_chat_message": {
+        "en": "Open the chat to talk to an agent (queue: {target}). The agent sees what you "
+              "did here, so you need not repeat it.",
+        "zh": "打开在线咨询，与客服人员交流（队列：{target}）。客服人员能看到您在这里的操作，"
+              "无需重复说明。"},
+    "touch.queue_chat_open": {"en": "Open the chat", "zh": "打开在线咨询"},
     "touch.chat": {"en": "Chat with us", "zh": "在线咨询"},
     # -- the touch page's problem pages (shown in Chinese and English at once)
     "problem.link_expired": {"zh": "链接已过期", "en": "This link has expired"},
@@ -82,6 +93,18 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
     "problem.state_tampered": {"zh": "页面已失效", "en": "This page is no longer valid"},
     "problem.state_tampered_detail": {"zh": "页面内容已被修改或已过期。",
                                       "en": "The page was changed or is out of date."},
+    "problem.state_expired": {"zh": "页面已过期", "en": "This page has expired"},
+    "problem.state_expired_detail": {
+        "zh": "为保护您的信息，页面在一段时间后失效。请重新开始。",
+        "en": "For your safety, pages stop working after a while. Please start again."},
+    "problem.state_stale": {"zh": "菜单已更新", "en": "The menu has changed"},
+    "problem.state_stale_detail": {
+        "zh": "您打开这个页面之后菜单有了变化。请重新开始。",
+        "en": "The menu was updated after this page was made. Please start again."},
+    "problem.busy": {"zh": "正在处理您的请求", "en": "We are still working on it"},
+    "problem.busy_detail": {"zh": "您的请求仍在处理中，请稍后再试。",
+                            "en": "Your request is still being handled. Please try again "
+                                  "in a moment."},
     "problem.bad_input": {"zh": "无法处理该请求", "en": "We could not handle that request"},
     "problem.bad_input_detail": {"zh": "请从主菜单重新开始。",
                                  "en": "Please start again from the main menu."},
@@ -93,14 +116,19 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
                        "en": "You are number {position} in the queue."},
     "queue.expected_wait": {"zh": "预计等待时间约{minutes}分钟。",
                             "en": "The expected wait is about {minutes} minutes."},
+    "queue.transfer": {"zh": "正在为您转接，请稍候。",
+                       "en": "Please hold while we transfer your call."},
     "queue.no_agent": {
         "zh": "很抱歉，现在没有客服可以接听您的电话，请稍后再拨。再见。",
         "en": "Sorry, no agent can take your call right now. Please call again later. "
               "Goodbye."},
     "queue.callback": {
-        "zh": "很抱歉，现在客服繁忙。我们会尽快回电给您。再见。",
-        "en": "Sorry, all our agents are busy. We will call you back as soon as we can. "
-              "Goodbye."},
+        "zh": "好的，我们已记下您的回电请求，将按您排队的顺序回电给您。再见。",
+        "en": "We have your callback request: we will call you back in your turn in the "
+              "queue. Goodbye."},
+    "queue.callback_option": {
+        "zh": "如需挂机等待回电并保留您的排队位置，请按{key}。",
+        "en": "To hang up and be called back, keeping your place in the queue, press {key}."},
 }
 
 

@@ -328,3 +328,25 @@ def test_the_vendored_library_is_recorded_with_version_and_licence() -> None:
     readme = (DESK / "static" / "vendor" / "README.md").read_text(encoding="utf-8")
     assert "htm-preact-standalone.mjs" in readme and "3.1.1" in readme and "MIT" in readme
     assert (DESK / "static" / "vendor" / "htm-preact-standalone.mjs").stat().st_size > 10_000
+
+
+def test_a_connected_call_is_transferred_from_its_card_and_a_refusal_brings_the_form_back(
+        desk: Page, desk_url: str, ws: FakeWs) -> None:
+    open_desk(desk, desk_url, ws)
+    ws.push(t="card", contact="call-1", medium="voice", conv=None, customer="13800138000",
+            queue="service", since="", state="connected")
+    desk.locator('.calls .tab[data-contact="call-1"]').click()
+    desk.locator(".transfer-open").click()
+    desk.locator('.transfer select[name="queue"]').select_option("support")
+    desk.locator(".transfer button[type=submit]").click()
+    assert ws.wait(desk, lambda f: f["t"] == "transfer", "transfer") == {
+        "t": "transfer", "contact": "call-1", "queue": "support"}
+    expect(desk.locator(".transfer-sent")).to_be_visible()
+    ws.push(t="error", code="no_agent_leg", message="this call cannot be transferred now",
+            ref=None)
+    expect(desk.get_by_text("this call cannot be transferred now")).to_be_visible()
+    expect(desk.locator(".transfer button[type=submit]")).to_be_visible()  # try again
+    expect(desk.locator(".transfer-sent")).to_have_count(0)
+    ws.push(t="transferring", contact="call-1", to="support")  # accepted: then the card goes
+    ws.push(t="card_gone", contact="call-1")
+    expect(desk.locator('.calls .tab[data-contact="call-1"]')).to_have_count(0)

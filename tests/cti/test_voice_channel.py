@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from twisted.internet.task import Clock
 
 from cti.channels.voice.channel import VoiceChannel, VoiceQueueSettings
@@ -69,6 +70,12 @@ def drive(gen: Any, answer: Answer, limit: int = 200) -> tuple[Any, list[str]]:
         except StopIteration as stop:
             return stop.value, sent
         if isinstance(request, Work):
+            if request.fn is None:  # work on the reactor: its Deferred has fired here
+                assert request.start is not None
+                got: list[Any] = []
+                request.start().addCallback(got.append)
+                value = got[0]
+                continue
             value = request.fn()
             continue
         assert isinstance(request, Send)
@@ -206,3 +213,169 @@ def test_an_answer_for_a_call_nobody_rings_changes_nothing() -> None:
     channel = VoiceChannel(service)
     assert channel.answered("no-such-call", "agent1001") is False
     assert service.agent("agent1001").state == "ready" and records.events == []
+
+
+# ------------------------------------------------------------------ transfer from the desktop
+
+def _transfer_rig(service: CtiService) -> tuple[VoiceChannel, list[str]]:
+    channel = VoiceChannel(service)
+    hung_up: list[str] = []
+    channel.hang_up = lambda leg: hung_up.append(leg)
+    return channel, hung_up
+
+
+def test_a_transferred_call_leaves_its_agent_and_is_answered_by_the_one_it_was_sent_to() -> None:
+    service, records, _ = make()
+    login(service, "agent1001")
+    service.apply(e.AgentLoggedIn("agent1002", {"general": 1, "agent:agent1002": 1}))
+    service.apply(e.AgentNotReady("agent1002", "break"))  # not yet: the call goes to 1001
+    channel, hung_up = _transfer_rig(service)
+    dialled: list[str] = []
+    spoken: list[str] = []
+
+    def answer(line: str) -> str:
+        if line.startswith("EXEC Dial"):
+            dialled.append(line.split('"')[1].split(",")[0])
+            if len(dialled) == 1:  # 1001 answers, then sends the call to 1002 from the desk
+                assert channel.answered("1700000000.1", "agent1001", "PJSIP/agent1001-0001")
+                service.apply(e.AgentReady("agent1002"))
+                assert channel.transfer("call-1", "agent1001", "service",
+                                        {"agent:agent1002": 1}, "agent1002") == ""
+        if line.startswith("GET VARIABLE DIALSTATUS"):
+            return "200 result=1 (ANSWER)"
+        if line.startswith("STREAM FILE"):
+            spoken.append(line)
+        return OK
+
+    s = session(service, channel=channel)
+    s.speak = lambda lang, text: spoken.append(text) or "/var/tts/x"  # type: ignore[func-returns-value]
+    ended, _ = drive(s.run(), answer)
+    assert hung_up == ["PJSIP/agent1001-0001"]  # the agent's leg, over AMI
+    assert dialled == ["PJSIP/agent1001", "PJSIP/agent1002"]
+    assert ended == "agent_hangup"
+    assert "请稍候" in " ".join(spoken)  # the caller hears they are being transferred
+    wrap = [ev.data for ev in records.events if ev.type == "wrap_up"]
+    assert wrap and wrap[0]["agent"] == "agent1001" and wrap[0]["code"] == "transferred"
+    connected = [ev.data["agent"] for ev in records.events if ev.type == "connected"]
+    assert connected == ["agent1001", "agent1002"]
+    assert [ev.type for ev in records.events].count("ended") == 1  # one call, ended once
+    assert service.agent("agent1001").state == "ready"  # no wrap-up for a transfer
+    assert service.agent("agent1002").state == "wrap_up"
+
+
+def test_a_transferred_call_waits_first_in_line_in_the_new_queue() -> None:
+    service, records, _ = make()
+    login(service, "agent1001")
+    channel, _ = _transfer_rig(service)
+    queued: list[dict[str, Any]] = []
+
+    def answer(line: str) -> str:
+        if line.startswith("EXEC Dial") and not queued:
+            channel.answered("1700000000.1", "agent1001", "PJSIP/agent1001-0001")
+            assert channel.transfer("call-1", "agent1001", "service", {}, "service") == ""
+            queued.append({})
+        if line.startswith("GET VARIABLE DIALSTATUS"):
+            return "200 result=1 (ANSWER)"
+        return OK
+
+    ended, _ = drive(session(service, channel=channel).run(), answer)
+    assert ended == "agent_hangup"
+    requeued = [ev.data for ev in records.events if ev.type == "queued"]
+    assert len(requeued) == 2 and requeued[1]["priority"] == 10  # first in line
+    # the only agent of the queue gets it again once the transfer is done (nobody else is)
+    assert [ev.data["agent"] for ev in records.events if ev.type == "connected"] == \
+        ["agent1001", "agent1001"]
+
+
+def test_only_the_connected_agent_can_transfer_a_call_and_only_once_its_leg_is_known() -> None:
+    service, _, _ = make()
+    login(service, "agent1001")
+    channel, hung_up = _transfer_rig(service)
+    refusals: list[str] = []
+
+    def answer(line: str) -> str:
+        if line.startswith("EXEC Dial"):
+            channel.answered("1700000000.1", "agent1001")  # AMI gave no channel name
+            refusals.append(channel.transfer("call-1", "agent1001", "service", {}, "service"))
+            refusals.append(channel.transfer("call-1", "agent1002", "service", {}, "service"))
+        if line.startswith("GET VARIABLE DIALSTATUS"):
+            return "200 result=1 (ANSWER)"
+        return OK
+
+    ended, _ = drive(session(service, channel=channel).run(), answer)
+    assert refusals == ["no_agent_leg", "not_connected"] and hung_up == []
+    assert ended == "agent_hangup"
+
+
+# ------------------------------------------------------------------ a callback instead of waiting
+
+class Callbacks:
+    def __init__(self, error: str = "") -> None:
+        self.asked: list[dict[str, Any]] = []
+        self.error = error
+
+    def __call__(self, number: object, **kw: Any) -> None:
+        self.asked.append({"number": number, **kw})
+        kw["done"]("" if self.error else "cb-1", self.error)
+
+
+def test_a_waiting_caller_presses_the_key_and_keeps_their_place_as_a_callback() -> None:
+    service, records, clock = make()
+    login(service)
+    service.apply(e.AgentNotReady("agent1001", "break"))  # nobody free: the caller waits
+    callbacks = Callbacks()
+    s = session(service)
+    s.callbacks, s.callback_key = callbacks, "1"
+    played: list[str] = []
+
+    def answer(line: str) -> str:
+        if line.startswith("STREAM FILE /var/hold"):
+            played.append(line)
+            clock.advance(40)  # 40 s of comfort audio, then the key
+            return "200 result=49 endpos=8000"
+        return OK
+
+    ended, sent = drive(s.run(), answer)
+    assert ended == "callback"
+    assert played[0].endswith('"1"')  # the key interrupts the comfort audio
+    asked = callbacks.asked[0]
+    assert (asked["number"], asked["queue"], asked["source"]) == ("13800138000", "service",
+                                                                  "voice")
+    assert (service.wall() - asked["place_at"]).total_seconds() == pytest.approx(40, abs=1)
+    types = records.types()
+    assert "abandoned" not in types  # a callback is not an abandon
+    ended_event = next(ev.data for ev in records.events if ev.type == "ended")
+    assert ended_event["exit"] == "callback" and ended_event["by"] == "caller"
+    assert sent[-1] == 'SET VARIABLE HOTLINE_DONE "1"'
+    assert service.contact("call-1") is None or service.contact("call-1").state == "ended"
+
+
+def test_the_key_is_not_offered_to_a_caller_who_cannot_be_called_back() -> None:
+    service, _, _ = make()
+
+    def answer(line: str) -> str:
+        return "200 result=-1" if line.startswith("STREAM FILE") else OK
+
+    for caller in ("", "anonymous", "12"):
+        login(service)
+        service.apply(e.AgentNotReady("agent1001", "break"))
+        s = session(service, caller=caller)
+        s.callbacks, s.callback_key = Callbacks(), "1"
+        _, sent = drive(s.run(), answer)
+        assert all(line.endswith('""') for line in sent if line.startswith("STREAM FILE"))
+
+
+def test_a_queue_that_offers_a_callback_on_leaving_only_promises_it_once_stored() -> None:
+    service, records, _ = make()  # nobody logged in: the queue's exit is "callback offer"
+    spoken: list[str] = []
+    for error, promised in (("", True), ("not_stored", False)):
+        records.events.clear()
+        spoken.clear()
+        s = session(service)
+        s.callbacks, s.callback_key = Callbacks(error), "1"
+        s.speak = lambda lang, text: spoken.append(text) or "/var/tts/x"  # type: ignore[func-returns-value]
+        ended, _ = drive(s.run(), lambda line: OK)
+        ended_event = next(ev.data for ev in records.events if ev.type == "ended")
+        assert (ended == "callback") is promised
+        assert (ended_event["exit"] == "callback") is promised
+        assert any("回电" in t for t in spoken) is promised

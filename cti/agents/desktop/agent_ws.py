@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from cti.agents.desk import AgentDesk, AgentError, personal_skill
 from cti.channels.chat.channel import ChatChannel, LiveChat
@@ -27,6 +27,13 @@ log = logging.getLogger(__name__)
 MAX_TEXT = 4000
 
 
+class VoiceTransfers(Protocol):
+    """What the desktop needs of the voice channel (``VoiceChannel.transfer``)."""
+
+    def transfer(self, contact_id: str, agent_id: str, queue: str,
+                 skills: Mapping[str, int], to: str) -> str: ...
+
+
 @dataclass
 class DeskAgent:
     """The principal of a desktop connection."""
@@ -39,9 +46,25 @@ class DeskAgent:
     resume: dict[str, int] = field(default_factory=dict)
 
 
+class CallbackOffers(Protocol):
+    """What the desktop needs of the callback channel (``CallbackChannel``)."""
+
+    def accept(self, contact_id: str, agent_id: str) -> bool: ...
+
+    def reject(self, contact_id: str, agent_id: str) -> bool: ...
+
+    def offered_to(self, agent_id: str) -> list[Any]: ...
+
+    def offer_frame(self, live: Any, expires_in: float) -> dict[str, Any]: ...
+
+
+PHONE_MEDIA = ("voice", "callback")  # contacts on the agent's phone: a card, no transcript
+
+
 def call_card(view: ContactView) -> dict[str, Any]:
-    """A call as the desktop shows it: ringing the agent's phone, or connected."""
-    return {"t": "card", "contact": view.contact_id, "medium": "voice", "conv": None,
+    """A call (or a callback) as the desktop shows it: ringing the agent's phone, or
+    connected."""
+    return {"t": "card", "contact": view.contact_id, "medium": view.media, "conv": None,
             "customer": view.customer, "queue": view.queue, "since": "",
             "state": "ringing" if view.state == "offered" else "connected"}
 
@@ -58,6 +81,8 @@ class AgentFrames:
     gateway: Gateway
     chat: ChatChannel
     ready_on_sign_in: bool = False  # else signed in not ready ("login") until Ready
+    voice: VoiceTransfers | None = None  # the voice channel, for transferring calls
+    callbacks: CallbackOffers | None = None  # the callback channel: its offers' answers
     _unsubscribe: Callable[[], None] | None = None
     _calls: dict[str, str] = field(default_factory=dict)  # voice contact -> its agent
     _wrapping: dict[str, str] = field(default_factory=dict)  # ended call -> agent wrapping up
@@ -80,8 +105,11 @@ class AgentFrames:
     def _voice_card(self, contact_id: str, view: object) -> None:
         """Calls show on the desktop too: ringing the agent's phone (an offer card without
         buttons: the phone answers), then the call card while connected."""
-        if isinstance(view, ContactView) and view.media != "voice":
+        if isinstance(view, ContactView) and view.media not in PHONE_MEDIA:
             return
+        if isinstance(view, ContactView) and view.media == "callback" and \
+                view.state == "offered":
+            return  # the callback channel sends its offer (accept / reject) itself
         agent = view.agent if isinstance(view, ContactView) else None
         before = self._calls.get(contact_id)
         if before is not None and (agent != before or not isinstance(view, ContactView)
@@ -147,6 +175,9 @@ class AgentFrames:
                                    after if isinstance(after, int) and after >= 0 else 0)
         for card in self.voice_cards_of(who.agent_id):
             conn.send(card)
+        if self.callbacks is not None:
+            for live in self.callbacks.offered_to(who.agent_id):
+                conn.send(self.callbacks.offer_frame(live, self.chat.settings.offer_s))
 
     # ------------------------------------------------------------------ frames
 
@@ -184,6 +215,9 @@ class AgentFrames:
         conn.send(agent_frame(self.gateway.agent(who.agent_id)))
 
     def _f_accept(self, conn: Any, who: DeskAgent, frame: Mapping[str, Any]) -> None:
+        if self.callbacks is not None and self.callbacks.accept(
+                id_field(frame, "contact") or "", who.agent_id):
+            return  # the agent's phone rings now, then the customer's
         chat = self._own(who, frame, "contact")
         if not self.chat.accept(chat, who.agent_id):
             raise FrameError("not_offered", "this offer is no longer yours")
@@ -192,6 +226,9 @@ class AgentFrames:
                                who.box.sent.get(chat.conv) or who.resume.get(chat.conv, 0))
 
     def _f_reject(self, conn: Any, who: DeskAgent, frame: Mapping[str, Any]) -> None:
+        if self.callbacks is not None and self.callbacks.reject(
+                id_field(frame, "contact") or "", who.agent_id):
+            return
         chat = self._own(who, frame, "contact")
         if not self.chat.reject(chat, who.agent_id):
             raise FrameError("not_offered", "this offer is no longer yours")
@@ -228,7 +265,8 @@ class AgentFrames:
         seq = frame.get("seq")
         if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
             raise FrameError("bad_field", "seq is a whole number")
-        self.chat.receipt(self._own(who, frame), "agent", kind, seq)
+        assert who.box is not None  # set by hello; a seq is clamped to what it was sent
+        self.chat.receipt(self._own(who, frame), "agent", kind, seq, who.box)
 
     def _f_end(self, conn: Any, who: DeskAgent, frame: Mapping[str, Any]) -> None:
         chat = self._own(who, frame)
@@ -254,11 +292,35 @@ class AgentFrames:
         conn.send(agent_frame(self.gateway.agent(who.agent_id)))
 
     def _f_transfer(self, conn: Any, who: DeskAgent, frame: Mapping[str, Any]) -> None:
-        """To a queue (``queue``) or to one agent (``agent``: logged in and not the sender)."""
+        """A connected chat or call, to a queue (``queue``) or to one agent (``agent``, or a
+        ``queue`` of ``agent:<id>``: logged in and not the sender)."""
+        contact = id_field(frame, "contact") or ""
+        if self._calls.get(contact) == who.agent_id:
+            self._transfer_call(conn, who, contact, frame)
+            return
         chat = self._own(who, frame, "contact")
         if chat.state != "connected":
             raise FrameError("not_connected", "only a connected chat can be transferred")
         settings = self.chat.settings
+        queue, skills, to = self._target(who, frame, settings.queue, settings.skills)
+        self.chat.transfer(chat, who.agent_id, queue, skills, to)
+
+    def _transfer_call(self, conn: Any, who: DeskAgent, contact: str,
+                       frame: Mapping[str, Any]) -> None:
+        view = self.gateway.contact(contact)
+        if self.voice is None or view is None or view.state != "connected" or \
+                view.agent != who.agent_id:
+            raise FrameError("not_connected", "only a connected call can be transferred")
+        queue, skills, to = self._target(who, frame, view.queue, {})
+        refused = self.voice.transfer(contact, who.agent_id, queue, skills, to)
+        if refused:
+            raise FrameError(refused, "this call cannot be transferred now")
+        conn.send({"t": "transferring", "contact": contact, "to": to})
+
+    def _target(self, who: DeskAgent, frame: Mapping[str, Any], own_queue: str,
+                queue_skills: Mapping[str, int]) -> tuple[str, dict[str, int], str]:
+        """(queue, skills, what the records say it went to) for a transfer frame: one agent
+        is reached through the contact's own queue with that agent's personal skill."""
         target = frame.get("agent")
         queue_field = frame.get("queue")
         if target is None and isinstance(queue_field, str) and queue_field.startswith("agent:"):
@@ -270,10 +332,8 @@ class AgentFrames:
             if agent == who.agent_id or agent not in self.desk.profiles or \
                     view.state == "logged_out":
                 raise FrameError("agent_unavailable", "that agent is not signed in")
-            skills = {**settings.skills, personal_skill(agent): 1}
-            self.chat.transfer(chat, who.agent_id, settings.queue, skills, agent)
-            return
+            return own_queue, {**queue_skills, personal_skill(agent): 1}, agent
         queue = id_field(frame, "queue") or ""
         if queue not in {q.name for q in self.gateway.queues()}:
             raise FrameError("unknown_queue", "no such queue")
-        self.chat.transfer(chat, who.agent_id, queue, settings.skills, queue)
+        return queue, dict(queue_skills), queue

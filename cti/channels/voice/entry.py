@@ -36,6 +36,8 @@ class VoiceEntry:
     settings: VoiceQueueSettings
     speak: Callable[[str, str], str]  # (lang, text) -> prompt file (blocking: run as Work)
     endpoints: Mapping[str, str]  # agent id -> PJSIP endpoint (default: the agent id)
+    callbacks: Any = None  # CallbackChannel (its ``request``), once wired
+    callback_key: str = ""  # the key a waiting caller presses for a callback
 
     def after_flow(self, outcome: CallOutcome, env: Mapping[str, str],
                    started: float) -> Driver[Any] | None:
@@ -59,11 +61,34 @@ class VoiceEntry:
         if outcome.ended == "exit" and ex is not None and ex.kind == "queue":
             lang = str(outcome.state.get("lang", "zh")) if outcome.state else "zh"
             session = VoiceQueueSession(self.channel, self.settings, self.speak, iid,
-                                        outcome.uniqueid, ex, lang, caller, self.endpoints)
+                                        outcome.uniqueid, ex, lang, caller, self.endpoints,
+                                        callbacks=self.callbacks.request if self.callbacks
+                                        else None, callback_key=self.callback_key)
             return _finish_queue(session)
+        if outcome.ended == "exit" and ex is not None and ex.kind == "callback":
+            self._flow_callback(iid, ex, outcome)
         by = "system" if outcome.ended == "exit" else "caller"
         svc.record(iid, lambda: Ended(by, outcome.reason, ex.kind if ex is not None else ""))
         return None
+
+
+    def _flow_callback(self, iid: str, ex: Any, outcome: CallOutcome) -> None:
+        """A flow's callback exit (its prompt said so): the request waits for an agent,
+        placed as of now; a request that cannot be taken is logged as an error."""
+        if self.callbacks is None:
+            log.error("callback exit of %s: callbacks are not wired", iid)
+            return
+        lang = str(outcome.state.get("lang", "zh")) if outcome.state else "zh"
+
+        def done(cid: str, error: str) -> None:
+            if error:
+                log.error("callback exit of %s not taken: %s", iid, error)
+
+        self.callbacks.request(ex.attributes.get("number", ""), queue=ex.target, lang=lang,
+                               source="flow", priority=ex.priority, skills=dict(ex.skills),
+                               attributes={k: v for k, v in ex.attributes.items()
+                                           if k != "number"} | {"from_call": iid},
+                               done=done)
 
 
 def _finish_queue(session: VoiceQueueSession) -> Driver[str]:

@@ -12,7 +12,17 @@ and then, until the call is over:
   queue records): answered -> talk, and the call ends when either side hangs up; no answer ->
   ``OfferTimedOut`` (the engine makes the agent "missed" and keeps the caller at the head);
   busy/unavailable -> ``OfferRejected``;
-- a caller who hangs up while waiting or ringing is an abandon.
+- a caller who hangs up while waiting or ringing is an abandon;
+- a caller may press ``callback_key`` during the comfort audio or an announcement instead
+  of waiting (offered when the caller's number can be dialled back): a callback is stored
+  with this call's place in line (``cti/channels/callback/``), the call leaves the queue
+  (not an abandon: ended with exit "callback") and the caller is told so; a queue that sends
+  the caller away with its "callback offer" exit does the same, so "we will call you back"
+  is only said once a callback really waits;
+- a call its agent transferred (``VoiceChannel.transfer`` hung up the agent's leg, so Dial
+  returns ANSWER with the caller still there) waits again, first in line, in the new queue
+  or for the one agent it was sent to: recorded as a wrap-up "transferred" of the first
+  agent, then offered, connected and ended like any call.
 
 What the caller hears (position, expected wait, apology) comes from the message catalogue
 (``ivr_flows/core/messages.py``, ``queue.*``).
@@ -28,10 +38,14 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
+from typing import Any, Protocol
+
+from twisted.internet.defer import Deferred
 
 from cti.channels.voice.channel import VoiceChannel, VoiceContact, VoiceQueueSettings
-from cti.records.core.events import Ended, Recording
+from cti.records.core.events import Ended, Recording, WrapUp
 from cti.routing import commands as c
 from cti.routing import events as e
 from cti.service.service import CtiService
@@ -45,6 +59,18 @@ log = logging.getLogger(__name__)
 SAFE_ID = re.compile(r"[^A-Za-z0-9_.-]")
 ENDPOINT = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
+class CallbackRequests(Protocol):
+    """``CallbackChannel.request`` (cti/channels/callback/channel.py)."""
+
+    def __call__(self, number: object, *, queue: str, lang: str, source: str,
+                 done: Callable[[str, str], None], priority: int = 0,
+                 skills: Mapping[str, int] | None = None,
+                 attributes: Mapping[str, str] | None = None, place_at: Any = None,
+                 callback_id: str | None = None) -> None: ...
+
+
+DIALLABLE = re.compile(r"\+?[0-9]{3,20}")
+TRANSFER_PRIORITY = 10  # a transferred caller has waited already: first in line
 Speak = Callable[[str, str], str]  # (lang, text) -> prompt file (blocking, run in a thread)
 
 
@@ -61,6 +87,8 @@ class VoiceQueueSession:
     agent_endpoints: Mapping[str, str]  # agent id -> PJSIP endpoint
     contact: VoiceContact | None = None
     connected_to: str | None = None
+    callbacks: CallbackRequests | None = None  # where "call me back" requests go
+    callback_key: str = ""  # the key that asks for one while waiting ("" = not offered)
 
     @property
     def service(self) -> CtiService:
@@ -89,7 +117,20 @@ class VoiceQueueSession:
                 ended = yield from self._act(command)
                 if ended is not None:
                     return ended
-            yield from self._command(agi.stream_file(self.settings.comfort_file))
+            if (yield from self._play(self.settings.comfort_file)):
+                ended = yield from self._to_callback()
+                if ended is not None:
+                    return ended
+
+    def _offers_callback(self) -> bool:
+        return bool(self.callbacks is not None and self.callback_key and
+                    DIALLABLE.fullmatch(self.caller))
+
+    def _play(self, path: str) -> Driver[bool]:
+        """Play a file; True if the caller pressed the callback key during it."""
+        key = self.callback_key if self._offers_callback() else ""
+        reply = yield from self._command(agi.stream_file(path, key))
+        return bool(key) and reply.result == str(ord(key))
 
     def _next_command(self) -> c.Command | None:
         """What to do next: an offer or an exit first (they must not wait behind
@@ -118,7 +159,7 @@ class VoiceQueueSession:
     def _act(self, command: c.Command) -> Driver[str | None]:
         match command:
             case c.Announce():
-                yield from self._announce(command.position, command.ewt_s)
+                return (yield from self._announce(command.position, command.ewt_s))
             case c.Offer():
                 return (yield from self._ring(command.agent_id))
             case c.ExitContact():
@@ -127,16 +168,24 @@ class VoiceQueueSession:
                 pass  # Connect / CancelOffer / Overflow: nothing to do on the line
         return None
 
-    def _announce(self, position: int, ewt_s: float | None) -> Driver[None]:
+    def _announce(self, position: int, ewt_s: float | None) -> Driver[str | None]:
+        """Position, expected wait and (when offered) the callback key; a caller who
+        presses it during the announcement leaves with a callback (returns how it ended)."""
         lang = self._spoken_language("queue.position")
         texts = [message("queue.position", lang, position=position)]
         if ewt_s is not None and ewt_s > 0:
             texts.append(message("queue.expected_wait", lang,
                                  minutes=max(1, round(ewt_s / 60))))
+        if self._offers_callback():
+            texts.append(message("queue.callback_option", lang, key=self.callback_key))
         for text in texts:
+            if self.contact is not None and any(isinstance(x, c.Offer | c.ExitContact)
+                                                for x in self.contact.inbox):
+                return None  # an agent (or the exit) first: the rest is out of date
             path = yield Work(partial(self.speak, lang, text), "announce")
-            if path:
-                yield from self._command(agi.stream_file(path))
+            if path and (yield from self._play(path)):
+                return (yield from self._to_callback())
+        return None
 
     # ------------------------------------------------------------------ ringing an agent
 
@@ -173,6 +222,9 @@ class VoiceQueueSession:
             return "caller_hangup"
         status = yield from self._variable("DIALSTATUS")
         self.contact.ringing = None
+        if status == "ANSWER" and self.contact.transfer is not None:
+            yield from self._transferred(agent_id)
+            return None
         if status == "ANSWER":
             self._connected(agent_id)
             self.service.ended(self.contact.contact_id)
@@ -184,6 +236,29 @@ class VoiceQueueSession:
             self.service.timed_out(self.contact.contact_id, agent_id)
         else:  # BUSY, CONGESTION, CHANUNAVAIL, ...
             self.service.rejected(self.contact.contact_id, agent_id)
+        return None
+
+    def _transferred(self, agent_id: str) -> Driver[None]:
+        """The agent's leg was hung up for a transfer: the caller waits again."""
+        assert self.contact is not None and self.contact.transfer is not None
+        move = self.contact.transfer
+        contact_id = self.contact.contact_id
+        self._connected(agent_id)  # in case AMI never said it was answered
+        self.service.record(self.interaction_id, lambda: WrapUp(agent_id, "transferred",
+                                                                move.to))
+        self.service.ended(contact_id)
+        self.connected_to = None
+        attributes = {**self.exit.attributes, "transferred_from": agent_id}
+        # queued again while the first agent is still in wrap-up, so it goes to another
+        # agent if one is free; then that agent's wrap-up ends (none for a transfer)
+        self.channel.requeue(self.contact, e.ContactArrived(
+            contact_id, "voice", move.queue, TRANSFER_PRIORITY, dict(move.skills), attributes,
+            customer=self.caller))
+        self.service.apply(e.WrapUpEnded(agent_id, contact_id))
+        lang = self._spoken_language("queue.transfer")
+        path = yield Work(partial(self.speak, lang, message("queue.transfer", lang)), "transfer")
+        if path:
+            yield from self._command(agi.stream_file(path))
         return None
 
     def _connected(self, agent_id: str) -> None:
@@ -216,17 +291,67 @@ class VoiceQueueSession:
             yield from self._command(agi.set_variable("HOTLINE_EXIT", "hangup"))
             yield from self._command(agi.set_variable("HOTLINE_DONE", "1"))
             return "voicemail"
-        callback = command.exit == "callback_offer" and bool(self.caller)
-        text = message("queue.callback" if callback else "queue.no_agent", lang)
+        if command.exit == "callback_offer" and self._can_call_back():
+            taken = yield from self._ask_callback()  # "we will call you back" once it waits
+            if taken:
+                return (yield from self._called_back(command.reason))
+        text = message("queue.no_agent", lang)
         path = yield Work(lambda: self.speak(lang, text), "apology")
         if path:
             yield from self._command(agi.stream_file(path))
-        exit_kind = "callback" if callback else "hangup"
         self.service.record(self.interaction_id,
-                            lambda: Ended("system", command.reason, exit_kind))
-        yield from self._command(agi.set_variable("HOTLINE_EXIT", exit_kind))
+                            lambda: Ended("system", command.reason, "hangup"))
+        yield from self._command(agi.set_variable("HOTLINE_EXIT", "hangup"))
         yield from self._command(agi.set_variable("HOTLINE_DONE", "1"))
-        return exit_kind
+        return "hangup"
+
+    # ------------------------------------------------------------------ callbacks
+
+    def _can_call_back(self) -> bool:
+        return self.callbacks is not None and bool(DIALLABLE.fullmatch(self.caller))
+
+    def _to_callback(self) -> Driver[str | None]:
+        """The caller pressed the callback key: a callback keeps this call's place, the call
+        leaves the queue (not an abandon). None: not taken (the caller keeps waiting)."""
+        assert self.contact is not None
+        if not (yield from self._ask_callback()):
+            return None
+        self.service.ended(self.contact.contact_id)  # waiting: ends without an abandon
+        return (yield from self._called_back("callback_requested"))
+
+    def _ask_callback(self) -> Driver[bool]:
+        """Store a callback with this call's place in line; True once it is stored."""
+        assert self.contact is not None and self.callbacks is not None
+        view = self.service.contact(self.contact.contact_id)  # the ended view, too
+        behind_s = max(0.0, self.service.reactor.seconds() - view.enqueued_at) \
+            if view is not None and view.enqueued_at else 0.0
+        place = self.service.wall() - timedelta(seconds=behind_s)
+        answer: Deferred[tuple[str, str]] = Deferred()
+        self.callbacks(self.caller, queue=self.exit.target, lang=self.lang, source="voice",
+                       priority=self.exit.priority, skills=dict(self.exit.skills),
+                       attributes={**self.exit.attributes, "from_call": self.interaction_id},
+                       place_at=place, done=lambda cid, error: answer.callback((cid, error)))
+        cid, error = yield Work(None, "callback", start=lambda: answer)
+        if error:
+            log.error("voice: callback for %s not taken: %s", self.interaction_id, error)
+            return False
+        log.info("voice: %s becomes callback %s (place kept: %.0f s)", self.interaction_id,
+                 cid, behind_s)
+        return True
+
+    def _called_back(self, reason: str) -> Driver[str]:
+        """The callback waits: the call ends (exit "callback"), then the caller hears so."""
+        by = "caller" if reason == "callback_requested" else "system"
+        self.service.record(self.interaction_id, lambda: Ended(by, reason, "callback"))
+        self.connected_to = "callback"  # not an abandon if the caller hangs up now
+        lang = self._spoken_language("queue.callback")
+        path = yield Work(partial(self.speak, lang, message("queue.callback", lang)),
+                          "callback")
+        if path:
+            yield from self._command(agi.stream_file(path))
+        yield from self._command(agi.set_variable("HOTLINE_EXIT", "hangup"))
+        yield from self._command(agi.set_variable("HOTLINE_DONE", "1"))
+        return "callback"
 
     def _caller_left(self, reason: str) -> str:
         if self.contact is None:

@@ -5,8 +5,9 @@
 - An agent phone in use by something Hotline did not route (a private call) makes a ready
   agent not ready (``busy_elsewhere``) until it is idle again.
 - ``DialEnd`` with ``ANSWER`` for a call the voice channel is ringing is the moment the agent
-  answered: ``VoiceChannel.answered(uniqueid, agent)`` (the call's driver only learns it when
-  Dial returns, after the conversation).
+  answered: ``VoiceChannel.answered(uniqueid, agent, agent_channel)`` (the call's driver only
+  learns it when Dial returns, after the conversation; the agent's channel is what a
+  transfer hangs up).
 - After every (re)connection the snapshot of device states is applied the same way, so the
   availability of agents is rebuilt after an AMI reconnect or an Asterisk restart.
 """
@@ -62,4 +63,4 @@ class TelephonyBridge:
 
     def _dial_ended(self, event: DialEnded) -> None:
         if event.status == "ANSWER" and event.agent_id is not None:
-            self.voice.answered(event.uniqueid, event.agent_id)
+            self.voice.answered(event.uniqueid, event.agent_id, event.dest_channel)

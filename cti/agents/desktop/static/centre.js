@@ -5,6 +5,7 @@
  */
 import { html, useEffect, useRef, useState } from "./vendor/htm-preact-standalone.mjs";
 import { elapsed, fmt, ordered, statusOf } from "./model.js";
+import { Suggestions } from "./suggest.js";
 
 const MAX_TEXT = 4000;
 const INLINE_IMAGES = /^image\/(png|jpeg|gif|webp)$/;
@@ -53,8 +54,18 @@ function Transcript({ conv, card, receipts, cfg }) {
   </ol>`;
 }
 
-function Composer({ convId, act, W }) {
+function Composer({ convId, act, W, draft, draftUsed }) {
   const [text, setText] = useState("");
+  const box = useRef(null);
+  useEffect(() => { // a suggested answer to edit first
+    if (draft && draft.conv === convId) {
+      setText(draft.text);
+      draftUsed();
+      if (box.current) {
+        box.current.focus();
+      }
+    }
+  }, [draft]);
   const submit = (ev) => {
     ev.preventDefault();
     if (text.trim() && Array.from(text).length <= MAX_TEXT) {
@@ -68,7 +79,7 @@ function Composer({ convId, act, W }) {
     }
   };
   return html`<form class="composer" onSubmit=${submit}>
-    <textarea class="reply" rows="3" maxlength=${MAX_TEXT} placeholder=${W.placeholder} aria-label=${W.placeholder}
+    <textarea class="reply" ref=${box} rows="3" maxlength=${MAX_TEXT} placeholder=${W.placeholder} aria-label=${W.placeholder}
       value=${text} onInput=${(ev) => { setText(ev.currentTarget.value); act.typing(convId); }}
       onKeyDown=${key}></textarea>
     <button type="submit" class="primary send">${W.send}</button>
@@ -133,6 +144,7 @@ function Transfer({ card, state, act, W }) {
 
 export function Centre({ state, card, cfg, act }) {
   const W = cfg.strings;
+  const [draft, setDraft] = useState(null);
   if (!card) {
     return html`<p class="empty pick">${W.pick_chat}</p>`;
   }
@@ -146,16 +158,19 @@ export function Centre({ state, card, cfg, act }) {
         <span class="queue">${card.queue}</span>${" · "}<span class="since">${elapsed(card.since, state.now)}</span>${" · "}<span class="badge" data-state=${card.state}>${W["card_" + card.state] || card.state}</span>
       </div>
       <div class="actions">
-        ${connected ? html`<${Transfer} key=${"t" + card.contact} card=${card} state=${state} act=${act} W=${W} />` : null}
+        ${connected && card.medium !== "callback" ? html`<${Transfer} key=${"t" + card.contact} card=${card} state=${state} act=${act} W=${W} />` : null}
         ${connected && card.conv !== null ? html`<button type="button" class="end-chat"
           onClick=${() => act.end(card.conv)}>${W.end_chat}</button>` : null}
       </div>
     </header>
-    ${card.medium === "voice" ? html`<p class="empty">${W.voice_selected}</p>`
+    ${card.medium === "voice" || card.medium === "callback" ? html`<p class="empty">${card.medium === "voice" ? W.voice_selected : W.callback_selected}</p>`
       : html`<${Transcript} conv=${conv} card=${card} receipts=${state.receipts[card.conv]} cfg=${cfg} />`}
     ${typing ? html`<p class="typing" aria-live="polite">${W.customer_typing}</p>` : null}
-    ${connected && card.conv !== null ? html`<${Composer} key=${card.conv} convId=${card.conv} act=${act} W=${W} />` : null}
-    ${card.state !== "connected" && card.medium !== "voice" ? html`<p class="note">${W.chat_ended}</p>` : null}
+    ${connected && card.conv !== null ? html`<${Suggestions} key=${"s" + card.conv} card=${card} conv=${conv} cfg=${cfg} act=${act}
+      onEdit=${(text) => setDraft({ text, conv: card.conv })} />` : null}
+    ${connected && card.conv !== null ? html`<${Composer} key=${card.conv} convId=${card.conv} act=${act} W=${W} draft=${draft}
+      draftUsed=${() => setDraft(null)} />` : null}
+    ${card.state !== "connected" && card.medium === "chat" ? html`<p class="note">${W.chat_ended}</p>` : null}
     ${card.state === "wrap_up" ? html`<${WrapUp} key=${"w" + card.contact} card=${card} state=${state} act=${act} W=${W} />` : null}
   </section>`;
 }

@@ -140,7 +140,9 @@ const FRAMES = {
     ? { ...c, state: "ended" } : c)) }),
   error: (s, f) => {
     const next = f.ref ? failed(s, f.ref) : s;
-    return { ...next, error: { text: String(f.message || f.code || ""), until: s.now + ERROR_SHOWN_MS } };
+    // a refused transfer (the call could not be moved): its button comes back
+    const notes = Object.fromEntries(Object.entries(next.notes).filter(([, n]) => n !== "transfer"));
+    return { ...next, notes, error: { text: String(f.message || f.code || ""), until: s.now + ERROR_SHOWN_MS } };
   }
 };
 

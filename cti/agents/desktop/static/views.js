@@ -52,7 +52,7 @@ function TopBar({ state, cfg, act }) {
 function Offer({ offer, now, act, W }) {
   const left = secondsLeft(offer, now);
   return html`<section class="offer" data-contact=${offer.contact} aria-live="assertive">
-    <h2>${offer.medium === "voice" ? W.offer_voice : W.offer_chat}</h2>
+    <h2>${offer.medium === "voice" ? W.offer_voice : offer.medium === "callback" ? W.offer_callback : W.offer_chat}</h2>
     <dl>
       <dt>${W.customer}</dt><dd class="customer">${offer.customer}</dd>
       <dt>${W.queue}</dt><dd>${offer.queue}</dd>
@@ -88,8 +88,9 @@ function CardTab({ card, state, act, W }) {
 
 function LeftColumn({ state, cfg, act }) {
   const W = cfg.strings;
-  const calls = state.cards.filter((c) => c.medium === "voice");
-  const chats = state.cards.filter((c) => c.medium !== "voice");
+  const onPhone = (c) => c.medium === "voice" || c.medium === "callback";
+  const calls = state.cards.filter(onPhone);
+  const chats = state.cards.filter((c) => !onPhone(c));
   return html`<aside class="left">
     ${state.offers.map((o) => html`<${Offer} key=${o.contact} offer=${o} now=${state.now} act=${act} W=${W} />`)}
     ${calls.length ? html`<section class="calls">

@@ -1,0 +1,1 @@
+"""Callbacks: requests that keep their place, offered to agents, dialled over AMI."""
