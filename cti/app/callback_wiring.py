@@ -2,12 +2,12 @@
 its business hours, the desktops it offers to, AMI, and the places a customer asks from.
 
 - ``build_callbacks``: the channel on the CTI's service, the store run in the web pool.
-- ``attach_desktops``: offers go to the agent desktops of the chat site; accept/reject
-  frames come back through ``AgentFrames``.
+- ``attach_chat``: offers go to the agent desktops of the chat site (accept/reject frames
+  come back through ``AgentFrames``); the chat widget's "call me back" asks for one.
 - ``attach_ami``: Originate through the AMI client; OriginateResponse and the dialplan's
   UserEvent come back to ``CallbackChannel.on_ami``.
 - ``voice_requests`` (the voice queue's key and a flow's callback exit) and ``itr_exit``
-  (the touch menu's callback page, from a WSGI thread) ask for callbacks.
+  (the touch menu's callback page, from a WSGI thread) ask for callbacks too.
 """
 
 from __future__ import annotations
@@ -53,11 +53,20 @@ def in_hours(cfg: Config, flows: Mapping[str, Flow]) -> bool:
     return flow.schedules[cfg.callback.schedule].is_open(local_now(flow))
 
 
-def attach_desktops(channel: CallbackChannel, chat: Any) -> None:
-    """``chat``: the chat wiring's parts (its channel holds the desktops' connections)."""
+def attach_chat(channel: CallbackChannel, chat: Any, queue: str) -> None:
+    """``chat``: the chat wiring's parts. Offers go to the desktops (the chat channel holds
+    their connections); the widget's "call me back" asks for a callback in ``queue``."""
     channel.to_agent = chat.channel.to_agent
     channel.has_desk = lambda agent: bool(chat.channel.desks.get(agent))
     chat.app.agents.callbacks = channel
+
+    def from_widget(who: Any, request_id: str, phone: str,
+                    done: Callable[[str, str], None]) -> None:
+        channel.request(phone, queue=queue, lang=who.lang, source="chat",
+                        attributes={"chat_visitor": who.visitor}, callback_id=request_id,
+                        done=done)
+
+    chat.app.customers.callbacks = from_widget
 
 
 def attach_ami(channel: CallbackChannel, client: Any) -> None:

@@ -279,7 +279,7 @@ def start_callbacks(cfg: Config, c: Components, reactor: Any, cti: Any, chat: An
     from cti.app import callback_wiring as wiring
 
     channel = wiring.build_callbacks(cfg, c.flows, reactor, cti, c.session_factory, pool)
-    wiring.attach_desktops(channel, chat)
+    wiring.attach_chat(channel, chat, cfg.callback.queue)
     cti.voice_entry.callbacks = channel
     cti.voice_entry.callback_key = cfg.callback.voice_key
     c.itr_exits.fn = wiring.itr_exit(channel, reactor)

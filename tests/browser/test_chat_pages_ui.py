@@ -348,6 +348,38 @@ def test_closed_chat_offers_a_leave_a_message_form(page: Page, site: Site,
     expect(page.locator("#leave")).to_be_hidden()
 
 
+def test_closed_chat_offers_a_call_back_confirmed_only_once_it_is_stored(
+        page: Page, site: Site, ws: FakeWs) -> None:
+    open_chat(page, site, ws, open=False, reason="after_hours")
+    form = page.locator("#callback")
+    expect(form).to_be_visible()
+    form.locator('input[name="phone"]').fill("call me")
+    page.locator("#callback-send").click()
+    assert not ws.of("callback")  # not a number: refused in the page
+    form.locator('input[name="phone"]').fill("138 0013 8000")
+    page.locator("#callback-send").click()
+    asked = ws.wait(page, lambda f: f["t"] == "callback", "callback")
+    assert asked["phone"] == "138 0013 8000"
+    expect(page.locator("#called")).to_be_hidden()  # nothing promised before the server says
+    ws.push(t="callback_ok", cid=asked["cid"], ref="cb42")
+    expect(page.locator("#called")).to_have_text(
+        "Thank you: an agent will call you back in your turn (reference cb42).")
+    expect(form).to_be_hidden()
+
+
+def test_an_open_chat_can_ask_for_a_call_back_and_a_refusal_is_shown(
+        page: Page, site: Site, ws: FakeWs) -> None:
+    open_chat(page, site, ws)
+    expect(page.locator("#callback")).to_be_hidden()
+    page.locator("#callback-open").click()
+    page.locator('#callback input[name="phone"]').fill("+86 138 0013 8000")
+    page.locator("#callback-send").click()
+    asked = ws.wait(page, lambda f: f["t"] == "callback", "callback")
+    ws.push(t="error", code="not_stored", message="callback not taken", ref=asked["cid"])
+    expect(page.locator("#callback-send")).to_be_enabled()
+    expect(page.locator("#called")).to_be_hidden()
+
+
 def test_no_agents_reason_is_shown(page: Page, site: Site, ws: FakeWs) -> None:
     open_chat(page, site, ws, lang="zh", open=False, reason="no_agents")
     expect(page.locator("#offline-reason")).to_have_text(STRINGS["zh"]["closed_no_agents"])

@@ -350,3 +350,23 @@ def test_a_connected_call_is_transferred_from_its_card_and_a_refusal_brings_the_
     ws.push(t="transferring", contact="call-1", to="support")  # accepted: then the card goes
     ws.push(t="card_gone", contact="call-1")
     expect(desk.locator('.calls .tab[data-contact="call-1"]')).to_have_count(0)
+
+
+def test_a_callback_offer_shows_the_number_and_accept_rings_the_agents_phone_first(
+        desk: Page, desk_url: str, ws: FakeWs) -> None:
+    open_desk(desk, desk_url, ws)
+    ws.push(t="offer", contact="cb1", medium="callback", conv=None, customer="13800138000",
+            queue="callbacks", expires_in=20)
+    offer = desk.locator('.offer[data-contact="cb1"]')
+    expect(offer.locator("h2")).to_contain_text("Callback request")
+    expect(offer.locator(".customer")).to_have_text("13800138000")
+    offer.locator(".accept").click()
+    assert ws.wait(desk, lambda f: f["t"] == "accept", "accept") == {"t": "accept",
+                                                                     "contact": "cb1"}
+    ws.push(t="offer_gone", contact="cb1", why="accepted")
+    ws.push(t="card", contact="cb1", medium="callback", conv=None, customer="13800138000",
+            queue="callbacks", since="", state="connected")
+    desk.locator('.calls .tab[data-contact="cb1"]').click()
+    expect(desk.locator(".contact .empty")).to_have_text(
+        "Callback: your phone, then the customer's.")
+    expect(desk.locator(".transfer-open")).to_have_count(0)  # a callback is not transferred

@@ -19,6 +19,7 @@ from twisted.internet.threads import blockingCallFromThread
 from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Origin
 
+from cti.app import callback_wiring
 from cti.app.chat_wiring import ChatParts, build_chat, listen_chat, restore_open_chats
 from cti.app.config import ChatConfig, Config, CtiConfig
 from cti.app.wiring import Cti, build_cti
@@ -57,6 +58,7 @@ class Site:
     writer: RecordWriter
     sf: Any
     port: Any
+    callbacks: Any = None  # the callback channel (cti/app/callback_wiring.py)
 
     @property
     def url(self) -> str:
@@ -156,15 +158,17 @@ def chat_site(tmp: Path, db_url: str = "", **chat: Any) -> Iterator[Site]:
     flows = load_flows_dir(cfg.flows_dir)
     writer = RecordWriter(sf, spill_dir=tmp / "spill", batch_ms=10)
 
-    def start() -> tuple[Cti, ChatParts, Any]:
+    def start() -> tuple[Cti, ChatParts, Any, Any]:
         cti = build_cti(cfg, flows, reactor, writer, lambda lang, text: "", "")
         parts = build_chat(cfg, flows, reactor, cti, sf, _web_pool())
         listening = listen_chat(cfg, parts, reactor, _web_pool())
         restore_open_chats(parts, sf)
-        return cti, parts, listening
+        callbacks = callback_wiring.build_callbacks(cfg, flows, reactor, cti, sf, _web_pool())
+        callback_wiring.attach_chat(callbacks, parts, cfg.callback.queue)
+        return cti, parts, listening, callbacks
 
-    cti, parts, listening = blockingCallFromThread(reactor, start)
-    site = Site(cfg, cti, parts, writer, sf, listening)
+    cti, parts, listening, callbacks = blockingCallFromThread(reactor, start)
+    site = Site(cfg, cti, parts, writer, sf, listening, callbacks)
     try:
         yield site
     finally:

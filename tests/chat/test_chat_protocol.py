@@ -493,3 +493,29 @@ def test_a_connected_call_is_transferred_from_the_desktop_by_hanging_up_the_agen
         alice.send(t="transfer", contact="call-9", agent="agent1002")  # once is enough
         assert alice.wait("error")["code"] == "not_connected"
         site.on_reactor(voice.leave, contact)
+
+
+def test_the_widget_asks_for_a_callback_which_is_stored_before_it_is_confirmed(
+        tmp_path: Path, empty_db_url: str) -> None:
+    from cti.records import callbacks as store
+
+    with chat_site(tmp_path, empty_db_url) as site:
+        customer = site.customer()
+        customer.send(t="hello", role="customer", visitor=None, lang="en", resume={})
+        customer.wait("welcome")
+        customer.send(t="callback", cid="k1", phone="call me on 138")
+        assert customer.wait("error", ref="k1")["code"] == "bad_number"
+        customer.send(t="callback", cid="k2", phone="138 0013 8000")
+        ok = customer.wait("callback_ok", cid="k2")
+        info = store.get(site.sf, ok["ref"])
+        assert info is not None and (info.number, info.source, info.queue, info.state) == (
+            "13800138000", "chat", "callbacks", "waiting")
+        customer.send(t="callback", cid="k2", phone="138 0013 8000")  # a resend
+        assert customer.wait("callback_ok", cid="k2")["ref"] == ok["ref"]
+        assert [i.id for i in store.waiting(site.sf)] == [ok["ref"]]  # one request
+        # it waits in line like any contact: the next agent is offered it on the desktop
+        agent = desk(site, "agent1001", "alice")
+        offer = agent.wait("offer", contact=ok["ref"])
+        assert (offer["medium"], offer["customer"]) == ("callback", "13800138000")
+        agent.send(t="reject", contact=ok["ref"])
+        agent.wait("offer_gone", contact=ok["ref"])

@@ -119,6 +119,8 @@ class CustomerFrames:
         lambda conv, fid, done: done(None))
     # a hand-off token from the touch menu -> the hand-off, or None (forged, expired, absent)
     handoffs: Callable[[object], Handoff | None] = lambda token: None
+    # "call me back": (visitor, callback id, phone, done(callback id, error)); None = not offered
+    callbacks: Callable[[Visitor, str, str, Callable[[str, str], None]], None] | None = None
 
     # ------------------------------------------------------------------ hello
 
@@ -214,6 +216,8 @@ class CustomerFrames:
             return self.send(conn, who, frame)
         if kind == "leave_message":
             return self.leave_message(conn, who, frame)
+        if kind == "callback":
+            return self.callback(conn, who, frame)
         chat = self._chat(who, frame)
         if kind == "typing":
             self.channel.typing(chat, "customer")
@@ -227,6 +231,24 @@ class CustomerFrames:
         else:
             raise FrameError("unknown_frame", f"no frame {kind!r} for a customer")
         return None
+
+    def callback(self, conn: Any, who: Visitor, frame: Mapping[str, Any]) -> None:
+        """``{"t": "callback", "cid", "phone"}``: a call back, stored and in line before
+        ``callback_ok`` says so; the same cid again is the same request."""
+        cid = id_field(frame, "cid") or ""
+        phone = text_field(frame, "phone", 40)
+        if self.callbacks is None:
+            raise FrameError("not_offered", "callbacks are not offered here")
+        request_id = "cb" + hashlib.sha256(f"{who.visitor}\n{cid}".encode()).hexdigest()[:16]
+
+        def done(callback_id: str, error: str) -> None:
+            if error:
+                conn.send({"t": "error", "code": error, "message": "callback not taken",
+                           "ref": cid})
+            else:
+                conn.send({"t": "callback_ok", "cid": cid, "ref": callback_id})
+
+        self.callbacks(who, request_id, phone, done)
 
     def _chat(self, who: Visitor, frame: Mapping[str, Any]) -> LiveChat:
         conv = id_field(frame, "conv")

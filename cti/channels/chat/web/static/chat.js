@@ -31,7 +31,9 @@ const el = {
   composer: $("composer"), emojiPanel: $("emoji-panel"), emoji: $("emoji"), attach: $("attach"),
   attachLabel: $("attach-label"), text: $("text"), offline: $("offline"),
   offlineReason: $("offline-reason"), leave: $("leave"), leaveSend: $("leave-send"),
-  left: $("left"), close: $("close"), endChat: $("end-chat")
+  left: $("left"), close: $("close"), endChat: $("end-chat"),
+  callbackBox: $("callback-box"), callbackOpen: $("callback-open"), callback: $("callback"),
+  callbackSend: $("callback-send"), called: $("called")
 };
 
 /**
@@ -212,6 +214,8 @@ function showChat() {
 function showOffline(reason) {
   el.chat.hidden = true;
   el.offline.hidden = false;
+  el.callbackBox.hidden = false; // closed or nobody there: a call back keeps the place
+  el.callbackOpen.hidden = true;
   el.offlineReason.textContent = W["closed_" + reason] || W.closed_other;
 }
 
@@ -238,6 +242,9 @@ function maybeRead() {
 // ------------------------------------------------------------------ sending
 
 function sendFrame(e) {
+  if (e.kind === "callback") {
+    return { t: "callback", cid: e.cid, phone: e.phone };
+  }
   if (e.kind === "leave") {
     return { t: "leave_message", cid: e.cid, text: e.text, name: e.name, phone: e.phone };
   }
@@ -440,8 +447,25 @@ function onLeft(f) {
   el.left.hidden = false;
 }
 
+/** The callback is stored and waits in line: only now does the page say so. */
+function onCallbackOk(f) {
+  outbox.remove(f.cid);
+  el.callback.hidden = true;
+  el.called.textContent = fmt(W.callback_thanks, { ref: f.ref || "" });
+  el.called.hidden = false;
+}
+
 function onError(f) {
   const entry = f.ref ? outbox.all().find((e) => e.cid === f.ref) : null;
+  if (entry && entry.kind === "callback") {
+    outbox.remove(entry.cid);
+    el.callbackSend.disabled = false;
+    el.callbackSend.textContent = W.callback_send;
+    const phone = el.callback.elements.namedItem("phone");
+    phone.setCustomValidity(f.code === "bad_number" ? W.phone_invalid : W.callback_failed);
+    el.callback.reportValidity();
+    return;
+  }
   if (f.code === "rate_limited") {
     setTimeout(flush, 2000); // the frame was dropped, not refused: send it again
     return;
@@ -484,7 +508,8 @@ function onError(f) {
 
 const HANDLERS = {
   welcome: onWelcome, ack: onAck, msg: onMsg, receipt: onReceipt, typing: onTyping,
-  queue: onQueue, joined: onJoined, ended: onEnded, left: onLeft, error: onError
+  queue: onQueue, joined: onJoined, ended: onEnded, left: onLeft, error: onError,
+  callback_ok: onCallbackOk
 };
 
 // ------------------------------------------------------------------ the controls
@@ -547,6 +572,25 @@ function wire() {
     sock.send(sendFrame(entry));
   });
   el.leave.elements.namedItem("phone").addEventListener("input", (ev) => ev.target.setCustomValidity(""));
+  el.callbackOpen.addEventListener("click", () => {
+    el.callbackBox.hidden = !el.callbackBox.hidden;
+    el.callbackOpen.setAttribute("aria-expanded", String(!el.callbackBox.hidden));
+  });
+  el.callback.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const phoneInput = el.callback.elements.namedItem("phone");
+    const phone = phoneInput.value.trim();
+    phoneInput.setCustomValidity(/^[0-9+\- ]{5,20}$/.test(phone) ? "" : W.phone_invalid);
+    if (!el.callback.reportValidity()) {
+      return;
+    }
+    const entry = { kind: "callback", cid: newCid(), phone };
+    outbox.add(entry);
+    el.callbackSend.disabled = true;
+    el.callbackSend.textContent = W.callback_sending;
+    sock.send(sendFrame(entry));
+  });
+  el.callback.elements.namedItem("phone").addEventListener("input", (ev) => ev.target.setCustomValidity(""));
   document.addEventListener("visibilitychange", maybeRead);
   if (embedded) {
     el.close.hidden = false;
