@@ -95,6 +95,28 @@ class LateExit:
             log.error("callback asked in the touch menu before the CTI runs: not taken")
 
 
+class LateAnswers:
+    """The touch menu's "type your question": the knowledge base's best answer when its
+    confidence reaches ``min_confidence`` (WSGI threads; the index follows every edit)."""
+
+    def __init__(self) -> None:
+        self._kb: Any = None
+        self.min_confidence = 0.5
+
+    def open(self, session_factory: Any, min_confidence: float) -> None:
+        from cti.knowledge.live import LiveKnowledge
+
+        self._kb, self.min_confidence = LiveKnowledge(session_factory), min_confidence
+
+    def __call__(self, text: str, lang: str) -> tuple[str, str] | None:
+        if self._kb is None:
+            return None
+        found = self._kb.suggest([text], 1, lang)
+        if not found or found[0].confidence < self.min_confidence:
+            return None
+        return found[0].key, found[0].answer
+
+
 def itr_exit(channel: CallbackChannel, reactor: Any) -> Callable[[Flow, State], None]:
     """The touch menu's callback exit (a WSGI thread): stored before the page says so."""
     from twisted.internet import defer

@@ -46,6 +46,9 @@ class ItrConfig:
     state_max_age_s: int = 1800
     # How long the chat link of a "talk to an agent" page opens that session's chat.
     handoff_ttl_s: int = 900
+    # "type your question" at a menu with ``question``: a knowledge-base answer is shown when
+    # its confidence reaches this (bench/RESULTS.md "Knowledge base ranking"), else a person
+    question_min_confidence: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,12 @@ class ChatConfig:
     # Opening the desktop signs the agent in not ready ("login") until they press Ready;
     # true: ready at once (a center that wants agents taking contacts as soon as they open it)
     ready_on_sign_in: bool = False
+    # Bot first (cti/channels/chat/bot.py): a new chat is answered from the knowledge base
+    # while the top answer's confidence reaches ``bot_min_confidence`` (bench/RESULTS.md
+    # "Knowledge base ranking"), and queued when the customer asks for a person, after two
+    # unhelpful answers, or at once when no answer is confident enough.
+    bot_first: bool = False
+    bot_min_confidence: float = 0.5
 
     @property
     def origin(self) -> str:

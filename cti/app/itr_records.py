@@ -13,7 +13,14 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from cti.records.core.events import Ended, Fact, InteractionStarted, IvrSegment, RecordEvent
+from cti.records.core.events import (
+    Ended,
+    Fact,
+    InteractionStarted,
+    IvrSegment,
+    RecordEvent,
+    SelfService,
+)
 from ivr_flows.core.effects import State
 from ivr_flows.core.model import Flow
 
@@ -50,3 +57,29 @@ def itr_recorder(sink: LateSink, wall: Callable[[], datetime] = lambda: datetime
             log.error("records: cannot record ITR session %s: %s", iid, exc)
 
     return done
+
+
+def itr_contained(sink: LateSink, wall: Callable[[], datetime] = lambda: datetime.now(UTC)
+                  ) -> Callable[[Flow, State, str, str], None]:
+    """A touch-menu session that a knowledge-base answer solved ("that helped"): recorded
+    with the answer's key as its self-service result and the exit ``bot`` (contained)."""
+    def contained(flow: Flow, state: State, key: str, answer: str) -> None:
+        if sink.submit is None:
+            return
+        iid = f"itr-{key}"
+        caller = state.vars.get("caller", "")
+        facts: tuple[Fact, ...] = (
+            InteractionStarted("itr", {"phone": caller} if caller else {}, "", flow.name),
+            IvrSegment(tuple((node, "") for node in (*state.history, state.node)),
+                       (("kb_answer", answer),)),
+            SelfService("kb_answer", answer),
+            Ended("caller", "bot_solved", "bot"),
+        )
+        at = wall()
+        try:
+            for n, fact in enumerate(facts):
+                sink.submit(RecordEvent(iid, at, fact.KIND, fact.to_data(), f"{iid}-{n}"))
+        except ValueError as exc:
+            log.error("records: cannot record ITR session %s: %s", iid, exc)
+
+    return contained

@@ -27,10 +27,10 @@ from typing import Any
 from flask import Flask
 
 from cti.app.background import Background
-from cti.app.callback_wiring import LateExit
+from cti.app.callback_wiring import LateAnswers, LateExit
 from cti.app.calls_log import calls_log_hook
 from cti.app.config import Config, ensure_secrets
-from cti.app.itr_records import LateSink, itr_recorder
+from cti.app.itr_records import LateSink, itr_contained, itr_recorder
 from cti.demo.backend import create_demo_backend
 from cti.telephony.agi.fastagi import FastAgiFactory, listen_fastagi
 from ivr_flows.core.model import Flow
@@ -85,17 +85,20 @@ def build(cfg: Config, *, with_console: bool = True) -> Components:
     sms = make_sms_sender(cfg)
     itr_records = LateSink()  # the records writer starts with the CTI (start_cti)
     itr_exits = LateExit()  # callbacks asked in the touch menu (start_callbacks)
+    kb_answers = LateAnswers()  # "type your question": the knowledge base, once it is open
     itr_app = create_itr_app(flows, runner, links, local_now, secret_key=cfg.secret_key,
                              sms_sender=sms, on_done=itr_recorder(itr_records),
                              on_exit=itr_exits,
                              chat_url=f"{cfg.chat.origin}/chat/",
                              state_max_age_s=cfg.itr.state_max_age_s,
-                             handoff_ttl_s=cfg.itr.handoff_ttl_s, wall=time.time)
+                             handoff_ttl_s=cfg.itr.handoff_ttl_s, wall=time.time,
+                             answers=kb_answers, on_contained=itr_contained(itr_records))
     from cti.records.db import make_session_factory
     from cti.records.migrate import upgrade
 
     upgrade(cfg.db_url)
     session_factory = make_session_factory(cfg.db_url)
+    kb_answers.open(session_factory, cfg.itr.question_min_confidence)
     console_app = None
     if with_console:
         from web_admin.app import create_console_app

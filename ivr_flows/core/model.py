@@ -99,6 +99,9 @@ class MenuNode(NodeBase):
     retry: Retry
     speech: bool = False
     kind: Literal["menu"] = "menu"
+    # the touch menu offers "type your question" here, answered from the knowledge base;
+    # the value is the key of this menu's option that reaches a person ("" = not offered)
+    question: str = ""
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ RETRY_RANGE = (0, 5)
 DIGITS_RANGE = (1, 32)
 COMMON = {"kind", "prompt", "screen"}  # screen: the touch page's text
 NODE_KEYS: dict[str, set[str]] = {
-    "menu": COMMON | {"options", "timeout", "retries", "invalid", "no_input", "fallback", "speech"},
+    "menu": COMMON | {"options", "timeout", "retries", "invalid", "no_input", "fallback", "speech",
+                      "question"},
     "collect": COMMON | {"var", "min_digits", "max_digits", "pattern", "next", "timeout",
                          "retries", "invalid", "no_input", "fallback", "terminator"},
     "say": COMMON | {"next"},
@@ -123,8 +124,14 @@ def _node(r: Reader, node_id: str, v: Any, defaults: dict[str, Any]) -> m.Node |
             if not isinstance(speech, bool):
                 r.err((*path, "speech"), "'speech' must be true or false", "type")
                 speech = False
-            return m.MenuNode(node_id, line, p, _options(r, d.get("options"), (*path, "options")),
-                              _retry(r, d, path, defaults), bool(speech))
+            options = _options(r, d.get("options"), (*path, "options"))
+            question = d.get("question", "")
+            if question and str(question) not in {o.key for o in options}:
+                r.err((*path, "question"), "'question' is the key of this menu's option that "
+                      "reaches a person (e.g. \"0\")", "question")
+                question = ""
+            return m.MenuNode(node_id, line, p, options, _retry(r, d, path, defaults),
+                              bool(speech), question=str(question or ""))
         case "collect":
             lo = r.number(d, "min_digits", path, 1, DIGITS_RANGE)
             hi = r.number(d, "max_digits", path, lo, DIGITS_RANGE)

@@ -58,7 +58,7 @@ from ivr_flows.core.effects import (
 )
 from ivr_flows.core.interpreter import start, step
 from ivr_flows.core.messages import message
-from ivr_flows.core.model import Flow
+from ivr_flows.core.model import Flow, MenuNode
 from ivr_flows.edges.links import LinkExpired, LinkSigner, LinkTampered, make_link_sender
 from ivr_flows.edges.sms import SmsError, SmsSender, check_number
 from ivr_flows.touch.handoff import HANDOFF_TTL_S, HandoffCodec
@@ -73,12 +73,17 @@ from ivr_flows.touch.session import (
     advance_session,
     describe,
 )
-from ivr_flows.touch.view import build_page, problem_page
+from ivr_flows.touch.view import build_page, problem_page, ui_text
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 OnExit = Callable[[Flow, State], None]
-OnDone = Callable[[Flow, State, str], None]  # (flow, final state, session key)
+OnDone = Callable[[Flow, State, str], None]
+# "type your question" (a menu with ``question``): (text, lang) -> (answer key, answer) | None
+# (None: nothing confident enough); the knowledge base answers, wired by the composition root
+Answers = Callable[[str, str], tuple[str, str] | None]
+OnContained = Callable[[Flow, State, str, str], None]  # (flow, state, session key, answer key)
+MAX_QUESTION = 300  # (flow, final state, session key)
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
                                "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
@@ -95,7 +100,8 @@ def create_itr_app(flows: Mapping[str, Flow], runner: Runner, links: LinkSigner,
                    on_exit: OnExit | None = None, max_body_bytes: int = MAX_BODY_BYTES,
                    on_done: OnDone | None = None, chat_url: str = "",
                    state_max_age_s: int = MAX_AGE_S, handoff_ttl_s: int = HANDOFF_TTL_S,
-                   wall: Callable[[], float] = time.time) -> Flask:
+                   wall: Callable[[], float] = time.time, answers: Answers | None = None,
+                   on_contained: OnContained | None = None) -> Flask:
     """The ITR app. ``clock(flow)`` is the flow's local now; ``on_exit`` hands a finished
     session (queue, callback, transfer, hangup) to the CTI once it is wired (once per
     session: a page posted again does not hand it over again); ``on_done`` sees every
@@ -149,10 +155,13 @@ def create_itr_app(flows: Mapping[str, Flow], runner: Runner, links: LinkSigner,
         if handoffs is not None and page.outcome is not None and page.outcome.offers_chat:
             token = handoffs.make(flow, state, journey)
             handoff_url = f"{chat_url}?lang={state.lang}#handoff={token}" if token else ""
+        node = flow.nodes.get(state.node)
+        asks = answers is not None and state.waiting != "done" and page.choices and \
+            isinstance(node, MenuNode) and bool(node.question)
         html = render_template("page.html", page=page, token=codec.dump(state, journey),
                                number_error=number_error, chat_url=chat_url,
                                chat_label=message("touch.chat", state.lang),
-                               handoff_url=handoff_url)
+                               handoff_url=handoff_url, asks_question=asks)
         return html, status
 
     def run(flow: Flow, state: State, effects: tuple[Effect, ...], journey: Journey,
@@ -282,6 +291,45 @@ def create_itr_app(flows: Mapping[str, Flow], runner: Runner, links: LinkSigner,
         # the same page posted again (another number, even) shows what was handed over
         done = finished(f, with_callback_number(state, ex, number), journey)
         return show(f, done, (), journey)
+
+    @app.post("/f/<flow>/ask")
+    def ask_question(flow: str) -> Any:
+        """A question typed at a menu: the knowledge base's answer when it is confident, with
+        "that helped" (the session ends, contained), "talk to a person" (the menu's option
+        for a person) and "back to the menu"; else the offer of a person at once."""
+        f = flow_or_404(flow)
+        try:
+            state, journey = codec.open(request.form.get("state", ""), f)
+        except StateRefused as exc:
+            return refused(exc.code, flow)
+        node = f.nodes.get(state.node)
+        if answers is None or state.waiting == "done" or not isinstance(node, MenuNode) or \
+                not node.question:
+            return problem("bad_input", 400, flow)
+        text = " ".join(request.form.get("question", "").split())[:MAX_QUESTION]
+        if not text:
+            return show(f, *step(f, state, SetLanguage(state.lang), clock(f)), journey)
+        found = answers(text, state.lang)
+        return render_template("answer.html", flow=f.name, lang=state.lang, ui=ui_text(state.lang),
+                               title=f.title.get(state.lang) or f.name, question=text,
+                               answer=found[1] if found else "", key=found[0] if found else "",
+                               token=codec.dump(state, journey), person_key=node.question)
+
+    @app.post("/f/<flow>/helped")
+    def answer_helped(flow: str) -> Any:
+        f = flow_or_404(flow)
+        try:
+            state, _ = codec.open(request.form.get("state", ""), f)
+        except StateRefused as exc:
+            return refused(exc.code, flow)
+        key = request.form.get("key", "")[:64]
+        if answers is None or not key:
+            return problem("bad_input", 400, flow)
+        session = hashlib.sha256((request.form.get("state", "") + key).encode()).hexdigest()
+        if on_contained is not None:  # the same page posted twice is one session
+            on_contained(f, state, session[:24], key)
+        return render_template("answer.html", flow=f.name, lang=state.lang, ui=ui_text(state.lang),
+                               title=f.title.get(state.lang) or f.name, contained=True)
 
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

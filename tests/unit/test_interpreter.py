@@ -78,7 +78,7 @@ def test_fallback_out_of_hours_offers_a_callback_not_a_dead_end(demo_flow: Flow)
         state, effects = step(demo_flow, state, Timeout(), CLOSED_NIGHT)
     assert asks(effects)[0].node == "closed_menu"
     state, effects = step(demo_flow, state, Digits("1"), CLOSED_NIGHT)
-    assert effects[-1] == Exit("callback", "callback", "callbacks",
+    assert effects[-1] == Exit("callback", "callback", "callbacks", 5,
                                attributes={"number": "13900001111"})
 
 

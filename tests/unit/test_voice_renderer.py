@@ -330,7 +330,7 @@ def test_outside_opening_hours_the_closed_notice_plays_and_callbacks_carry_the_n
         (sf(text(f, "callback")), PLAYED),
         ('SET VARIABLE HOTLINE_EXIT "callback"', SET), ('SET VARIABLE HOTLINE_LANG "zh"', SET),
         ('SET VARIABLE HOTLINE_QUEUE "callbacks"', SET),
-        ('SET VARIABLE HOTLINE_PRIORITY "0"', SET),
+        ('SET VARIABLE HOTLINE_PRIORITY "5"', SET),
         ('SET VARIABLE HOTLINE_CALLBACK_NUMBER "13800138000"', SET),
         ('SET VARIABLE HOTLINE_DONE "1"', SET),
     ], now=CLOSED)
