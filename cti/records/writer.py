@@ -122,6 +122,10 @@ class RecordWriter:
         self._batch_size = batch_size
         self._batch_s = batch_ms / 1000.0
         self._on_commit = on_commit
+        # Run after each committed batch, in this writer's thread, with the session factory
+        # and the batch's events (e.g. the tag rules, cti/records/tag_hook.py); its own
+        # transaction: a failure is logged and never touches the events already committed.
+        self.after_commit: Callable[[SessionFactory, list[RecordEvent]], None] | None = None
         self._retry = (retry_initial_s, retry_max_s)
         # counters and flags only, never held during file I/O or a commit (submit takes it);
         # the spill directory has its own lock, which submit takes only once the writer stopped
@@ -371,6 +375,9 @@ class RecordWriter:
                 with self._factory.begin() as session:
                     duplicate = not record(session, item[0])
             except Exception as exc:  # noqa: BLE001 - whatever it is: a dead letter, logged
+                if _transient(exc):  # the database went away meanwhile: not the event's fault
+                    self._write([item], counted=counted)  # retried (or spilled at close)
+                    continue
                 self._dead_letter(
                     item[0].to_json(), f"event {item[0].event_id}", _reason(exc), counted=counted
                 )
@@ -394,6 +401,11 @@ class RecordWriter:
             if counted:
                 self._outstanding -= len(batch)
             self._cv.notify_all()
+        if self.after_commit is not None and len(batch) > duplicates:
+            try:
+                self.after_commit(self._factory, [e for e, _ in batch])
+            except Exception:
+                log.exception("records: after_commit hook failed")
         if self._on_commit is None:
             return
         report = CommitReport(

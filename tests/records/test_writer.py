@@ -364,3 +364,38 @@ def test_caller_text_with_nul_is_written_not_dead_lettered(
         inputs = list(s.scalars(select(InteractionEvent.data).where(
             InteractionEvent.type == "ivr_step")))
     assert inputs == [{"node": "menu", "input": "12"}]
+
+
+class _Failing:
+    """A session factory whose first ``begin()`` fails as a bad batch would (not an outage),
+    the second as an outage (the database went away during the one-by-one retry)."""
+
+    def __init__(self, inner: SessionFactory) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    def begin(self) -> Any:
+        from sqlalchemy.exc import IntegrityError, OperationalError
+
+        self.calls += 1
+        if self.calls == 1:
+            raise IntegrityError("INSERT ...", {}, Exception("a bad row"))
+        if self.calls == 2:
+            raise OperationalError("INSERT ...", {}, Exception("server closed the connection"))
+        return self.inner.begin()
+
+    def __call__(self) -> Any:
+        return self.inner()
+
+
+def test_an_outage_during_the_one_by_one_retry_is_retried_not_dead_lettered(
+    session_factory: SessionFactory, writer_factory: SessionFactory, tmp_path: Path
+) -> None:
+    failing = _Failing(writer_factory)
+    writer = RecordWriter(failing, spill_dir=tmp_path, retry_max_s=0.1)  # type: ignore[arg-type]
+    for e in events_for("flaky"):
+        writer.submit(e)
+    assert writer.flush(10)
+    assert writer.dead_letters == 0 and failing.calls > 2  # the event was written again
+    assert counts(session_factory) == (4, 1)
+    assert writer.close()
