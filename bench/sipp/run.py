@@ -279,6 +279,10 @@ class Uas:
             self._args = _fresh_ports(self._args)
         return self
 
+    def running(self) -> bool:
+        """Still taking calls (not exited, e.g. on a call it aborted)."""
+        return self._early is None and self._proc is not None and self._proc.poll() is None
+
     def wait(self, timeout_s: float | None = None) -> SippResult:
         """Wait for SIPp to finish (it exits after its calls); kill it (our pid) if it hangs."""
         assert self._proc is not None

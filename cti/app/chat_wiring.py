@@ -8,7 +8,7 @@ Called by the composition root (``cti.app.server``) after ``start_cti``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,8 +20,10 @@ from cti.app.config import Config
 from cti.app.realtime import RealtimeApp
 from cti.app.realtime_site import create_realtime_web_app
 from cti.channels.chat import pages as chat_pages
+from cti.channels.chat.bot import BotSettings, Candidate, ChatBot, candidates
 from cti.channels.chat.channel import ChatChannel, ChatSettings, LiveChat
 from cti.channels.chat.customer import CustomerFrames, Visitor, VisitorTokens
+from cti.knowledge.live import LiveKnowledge
 from cti.records import chat as store
 from cti.records import desk_sessions
 from cti.records.chat_journal import ChatJournal
@@ -74,6 +76,10 @@ def build_chat(cfg: Config, flows: Mapping[str, Flow], reactor: Any, cti: Any,
                     "crash (a benchmark setting, never for production)")
     channel = ChatChannel(cti.service, journal, reactor, settings,
                           lambda agent: names.get(agent, agent))
+    knowledge = LiveKnowledge(session_factory)  # one index: the bot's and the desktop's
+    if cfg.chat.bot_first:
+        channel.bot = ChatBot(bot_ranker(knowledge, reactor, web_pool), BotSettings(
+            min_confidence=min(max(cfg.chat.bot_min_confidence, 0.0), 1.0)))
     tokens = VisitorTokens(cfg.secret_key)
 
     def find_open(visitor: str, done: Any) -> None:
@@ -158,7 +164,25 @@ def build_chat(cfg: Config, flows: Mapping[str, Flow], reactor: Any, cti: Any,
                             signed_out=lambda agent, token: cti.gateway.from_thread(
                                 channel.sign_out, agent, token)),
         tuple(cfg.chat.allowed_origins), cfg.chat.max_file_bytes + 256 * 1024)
+    web.extensions["hotline_kb"] = knowledge  # the desktop's suggestions route reads it
     return ChatParts(journal, channel, app, web, tokens)
+
+
+def bot_ranker(knowledge: LiveKnowledge, reactor: Any, pool: Any) -> Any:
+    """The bot's ``rank``: ``knowledge.suggest`` on the web pool (it reads the database),
+    its answer back on the reactor; a failure ranks nothing (the bot then hands over)."""
+    from twisted.internet.threads import deferToThreadPool
+
+    def rank(texts: Sequence[str], lang: str, done: Callable[[list[Candidate]], None]) -> None:
+        d = deferToThreadPool(reactor, pool, knowledge.suggest, list(texts), 3, lang)
+
+        def failed(failure: Any) -> None:
+            log.error("chat bot: ranking failed: %s", failure.value)
+            done([])
+
+        d.addCallbacks(lambda found: done(candidates(found)), failed)
+
+    return rank
 
 
 def history_rows(sf: Any, identities: Mapping[str, str],

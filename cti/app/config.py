@@ -191,6 +191,24 @@ class SpeechConfig:
 
 
 @dataclass(frozen=True)
+class TagsConfig:
+    """Customer tags (cti/records/tags.py): agents set them on the desktop; rules add them
+    (cti/records/tag_rules.py): ``repeat_tag`` when the customer had another contact within
+    ``repeat_days`` (0: off), ``vip_tag`` when the flow variable ``vip_var`` (a self-service
+    result, e.g. the account's tier) is one of ``vip_values`` ("" : off). Routing
+    (cti/service/tag_routing.py): ``priority`` tag -> queue priority (the highest wins, never
+    lowered), ``skills`` tag -> skills required ("complaints:1,en:2")."""
+
+    repeat_days: int = 7
+    repeat_tag: str = "repeat"
+    vip_var: str = "account_tier"
+    vip_values: tuple[str, ...] = ("vip",)
+    vip_tag: str = "vip"
+    priority: dict[str, str] = field(default_factory=dict)
+    skills: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: str = str(REPO_ROOT / "var")
     database_url: str = ""  # default: sqlite:///<data_dir>/hotline.db
@@ -213,6 +231,7 @@ class Config:
     speech: SpeechConfig = field(default_factory=SpeechConfig)
     chat: ChatConfig = field(default_factory=ChatConfig)
     callback: CallbackConfig = field(default_factory=CallbackConfig)
+    tags: TagsConfig = field(default_factory=TagsConfig)
 
     @property
     def db_url(self) -> str:

@@ -22,6 +22,7 @@ from cti.routing.config import OverflowRule, QueueConfig
 from cti.routing.engine import Engine
 from cti.service.gateway import Gateway
 from cti.service.service import CtiService, RecordSink
+from cti.service.tag_routing import TagCache, TagPolicy, TagRouting
 from ivr_flows.core.model import CallbackNode, Flow, QueueNode
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,104 @@ class Cti:
     desk: AgentDesk
     api: AgentApi
     profiles: dict[str, dict[str, int]]
+    tag_cache: TagCache | None = None
+
+
+@dataclass
+class TaggingVoiceEntry(VoiceEntry):
+    """The voice entry, plus: a finished flow's variables go to the value tag rule
+    (``on_vars(caller, variables)``) before the call goes on as usual."""
+
+    on_vars: Any = None  # Callable[[str, Mapping[str, Any]], None]
+
+    def after_flow(self, outcome: Any, env: Mapping[str, str], started: float) -> Any:
+        state = outcome.state or {}
+        variables = state.get("vars", {}) if isinstance(state, Mapping) else {}
+        caller = str(variables.get("caller", "")) if isinstance(variables, Mapping) else ""
+        if self.on_vars is not None and caller:
+            self.on_vars(caller, variables)
+        return super().after_flow(outcome, env, started)
+
+
+def tag_rules(cfg: Config) -> Any:
+    from cti.records.tag_rules import TagRules
+
+    t = cfg.tags
+    return TagRules(t.repeat_days, t.repeat_tag, t.vip_var,
+                    frozenset(v.strip().lower() for v in t.vip_values), t.vip_tag)
+
+
+def wire_tags(cfg: Config, reactor: Any, records: RecordSink, service: CtiService,
+              entry: TaggingVoiceEntry) -> TagCache:
+    """Customer tags: the routing policy and its cache (preloaded; reloaded in a thread when
+    15 s old), the rules in the records writer's thread, the value rule at a flow's end."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy.exc import SQLAlchemyError
+    from twisted.internet.threads import deferToThreadPool
+
+    from cti.records import tags
+    from cti.records.db import make_session_factory
+    from cti.records.tag_hook import TagHook
+    from cti.records.tag_rules import value_tags
+    from cti.records.writer import RecordWriter
+
+    try:
+        routing = TagRouting.from_config(cfg.tags.priority, cfg.tags.skills)
+    except ValueError as exc:
+        from cti.app.config import ConfigError
+
+        raise ConfigError(str(exc)) from None
+    sf = records.session_factory if isinstance(records, RecordWriter) else \
+        make_session_factory(cfg.db_url)
+    try:
+        preload = tags.tagged_phones(sf)
+    except SQLAlchemyError as exc:  # the records are down at start: routing goes on without
+        log.warning("tags: cannot preload customer tags (%s); reloading later",
+                    type(exc).__name__)
+        preload = {}
+
+    def reload_failed(failure: Any) -> None:
+        log.warning("tags: reload failed: %s", failure.value)
+        cache.reload_failed()
+
+    def in_thread(fn: Any, *args: Any) -> Any:  # a Deferred fired on the reactor
+        return deferToThreadPool(reactor, reactor.getThreadPool(), fn, *args)
+
+    def reload(done: Any) -> None:
+        in_thread(tags.tagged_phones, sf).addCallbacks(done, reload_failed)
+
+    cache = TagCache(preload, reload=reload, clock=reactor.seconds)
+    service.contact_policy = TagPolicy(routing, cache)
+    rules = tag_rules(cfg)
+
+    def publish(phones: tuple[str, ...], names: tuple[str, ...]) -> None:
+        reactor.callFromThread(cache.put, phones, names)
+
+    if isinstance(records, RecordWriter):
+        records.after_commit = TagHook(rules, publish)
+
+    def persist(caller: str, proposals: tuple[tuple[str, str], ...]) -> None:
+        now = datetime.now(UTC)
+        customer = tags.customer_of(sf, {"phone": caller}, create=True, now=now)
+        if customer is None:
+            return
+        for tag, source in proposals:
+            tags.add(sf, customer, tag, source, now)
+
+    def on_vars(caller: str, variables: Mapping[str, Any]) -> None:
+        proposals = value_tags(rules, variables)
+        if not proposals:
+            return
+        cache.add(caller, [t for t, _ in proposals])  # this very call is steered already
+        d = in_thread(persist, caller, proposals)
+        d.addErrback(lambda f: log.error("tags: cannot store %s for a caller: %s",
+                                         [t for t, _ in proposals], f.value))
+
+    entry.on_vars = on_vars
+    log.info("tags: %d tagged number(s) loaded; routing by %s", len(cache),
+             ", ".join([*routing.priority, *routing.skills]) or "no tag")
+    return cache
 
 
 def build_cti(cfg: Config, flows: Mapping[str, Flow], reactor: Any, records: RecordSink,
@@ -105,7 +204,8 @@ def build_cti(cfg: Config, flows: Mapping[str, Flow], reactor: Any, records: Rec
         fallback_mailbox=cfg.asterisk.fallback_mailbox,
         ring_timeouts=dict.fromkeys(queues, float(cfg.cti.ring_timeout_s)))
     voice = VoiceChannel(service)
-    entry = VoiceEntry(voice, settings, speak, {})
+    entry = TaggingVoiceEntry(voice, settings, speak, {})
+    tag_cache = wire_tags(cfg, reactor, records, service, entry)
     log.info("cti: queues %s; agents %s", ", ".join(queues) or "none",
              ", ".join(f"{a}({','.join(s)})" for a, s in profiles.items()))
-    return Cti(service, gateway, voice, entry, desk, api, profiles)
+    return Cti(service, gateway, voice, entry, desk, api, profiles, tag_cache)

@@ -35,7 +35,9 @@ ORDERS: dict[str, Order] = {
 }
 SLOW_ORDER = "56789012"  # answers after 10 s: longer than any action timeout
 BROKEN_ORDER = "67890123"  # answers HTTP 500
-ACCOUNTS = {"13800138000": {"id": "A1001", "phone_last4": "8000"}}
+# ``tier``: "vip" or "standard"; a flow that maps it to ``account_tier`` tags VIP callers
+# (README "Customer tags", ``tags.vip_var``).
+ACCOUNTS = {"13800138000": {"id": "A1001", "phone_last4": "8000", "tier": "vip"}}
 ORDER_ID = re.compile(r"^\d{8}$")
 
 

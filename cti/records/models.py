@@ -317,3 +317,20 @@ class CallbackRequest(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     outcome: Mapped[str] = mapped_column(String(32), default="")
+
+
+class CustomerTag(Base):
+    """A tag on a customer (``tags.py``): set by an agent (``source`` ``agent:<id>``) or by a
+    rule (``rule:<name>``, ``tag_rules.py``); ``tag`` is normalised (``tags.normalize_tag``)
+    and unique per customer."""
+
+    __tablename__ = "customer_tags"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "tag", name="uq_customer_tags_customer_id_tag"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(BigId, ForeignKey("customers.id"), index=True)
+    tag: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(80))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -193,6 +193,11 @@ class RecordWriter:
             return WriterStats(**self._counts, queued=self._queue.qsize())
 
     @property
+    def session_factory(self) -> SessionFactory:
+        """The records database this writer commits to (for hooks that read it too)."""
+        return self._factory
+
+    @property
     def dead_letters(self) -> int:
         """Events that could never be written (see ``rejected.jsonl``)."""
         with self._lock:

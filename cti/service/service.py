@@ -56,6 +56,10 @@ class CtiService:
     reactor: Any  # IReactorTime: seconds() and callLater()
     wall: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     listeners: list[Applied] = field(default_factory=list)
+    # What a contact looks like as it enters its queue (e.g. priority and skills from its
+    # customer's tags, cti/service/tag_routing.py); must not block: reactor thread.
+    contact_policy: Callable[[e.ContactArrived], e.ContactArrived] = field(
+        default=lambda event: event)
     _channels: dict[str, Channel] = field(default_factory=dict)  # contact id -> its channel
     _last_contact: dict[str, str] = field(default_factory=dict)  # agent -> last connected
     _timer: Any = None
@@ -78,6 +82,10 @@ class CtiService:
     def add_contact(self, channel: Channel, event: e.ContactArrived) -> list[c.Command]:
         """A channel puts a contact in a queue; ``channel`` receives its commands."""
         self._channels[event.contact_id] = channel
+        try:
+            event = self.contact_policy(event)
+        except Exception:  # a policy bug must not lose the contact: it enters as it came
+            log.exception("routing: contact policy failed for %s", event.contact_id)
         return self.apply(event)
 
     def forget_contact(self, contact_id: str) -> None:

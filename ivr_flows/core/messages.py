@@ -138,8 +138,8 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "en": "We have your callback request: we will call you back in your turn in the "
               "queue. Goodbye."},
     "queue.callback_option": {
-        "zh": "如需挂机等待回电并保留您的排队位置，请按{key}。",
-        "en": "To hang up and be called back, keeping your place in the queue, press {key}."},
+        "zh": "按{key}挂机回电，保留排队位置。",
+        "en": "Press {key} to be called back, keeping your place."},
 }
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, g, jsonify, redirect, render_template, request
 from flask.typing import ResponseReturnValue
@@ -21,7 +23,7 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from cti.agents.desktop.strings import STRINGS
-from cti.records import desk_sessions
+from cti.records import desk_sessions, tags
 from cti.records.users import MAX_PASSWORD, authenticate
 
 log = logging.getLogger(__name__)
@@ -170,8 +172,70 @@ def pop(contact_id: str) -> ResponseReturnValue:
     identities = dict(live.get("identities", {}))
     history = d.history(d.session_factory, identities, contact_id)
     context = {**d.context(d.session_factory, contact_id), **live.get("context", {})}
+    customer = tags.customer_of(d.session_factory, identities)
     return jsonify({"customer": {"name": live.get("name", ""), "identities": identities},
-                    "context": context, "history": history})
+                    "context": context, "history": history,
+                    "tags": _tag_list(d, customer)})
+
+
+def _tag_list(d: DeskDeps, customer: int | None) -> list[dict[str, str]]:
+    if customer is None:
+        return []
+    return [{"tag": t.tag, "source": t.source, "added_at": t.added_at.isoformat()}
+            for t in tags.tags_of(d.session_factory, customer)]
+
+
+def _same_origin() -> bool:
+    """A browser's ``Origin`` (sent with every fetch that changes something) must name this
+    site's host (the scheme may differ behind a TLS proxy); a request without one (not a
+    browser) relies on the cookie and the CSRF token."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    return urlsplit(origin).netloc.lower() == request.host.lower()
+
+
+@bp.route("/api/contacts/<contact_id>/tags", methods=["POST", "DELETE"])
+def contact_tags(contact_id: str) -> ResponseReturnValue:
+    """Tag or untag the customer of a contact the agent holds: ``{"tag": "..."}`` (POST adds,
+    DELETE removes); answers the customer's tags. The CSRF token of the page comes in the
+    ``X-CSRFToken`` header (the site's CSRFProtect checks it), with the SameSite=Strict desk
+    cookie and, from a browser, this site's ``Origin``."""
+    who = current_agent()
+    if who is None:
+        return _api_error(401, "not_signed_in", "sign in to the desktop")
+    if not _same_origin():
+        return _api_error(403, "bad_origin", "this request comes from another site")
+    if len(contact_id) > 64:
+        return _api_error(404, "not_yours", "no such contact of yours")
+    if not request.is_json:
+        return _api_error(415, "json_expected", "send application/json")
+    body = request.get_json(silent=True)
+    raw = body.get("tag") if isinstance(body, dict) else None
+    if not isinstance(raw, str):
+        return _api_error(400, "invalid_tag", 'send {"tag": "..."}')
+    d = deps()
+    live = d.live_context(who.agent_id, contact_id)
+    if live is None:
+        return _api_error(404, "not_yours", "no such contact of yours")
+    identities = dict(live.get("identities", {}))
+    try:
+        tag = tags.normalize_tag(raw)
+        customer = tags.customer_of(d.session_factory, identities,
+                                    create=request.method == "POST", now=datetime.now(UTC))
+        if customer is None:
+            return _api_error(409, "no_customer", "this contact has no known customer")
+        if request.method == "POST":
+            _, changed = tags.add(d.session_factory, customer, tag, f"agent:{who.agent_id}",
+                                  datetime.now(UTC))
+        else:
+            changed = tags.remove(d.session_factory, customer, tag)
+    except tags.TagError as exc:
+        return _api_error(409 if exc.code == "too_many" else 400, exc.code, exc.message)
+    if changed:
+        log.info("desk: agent %s %s tag on customer %s", who.agent_id,
+                 "added a" if request.method == "POST" else "removed a", customer)
+    return no_store(jsonify({"tags": _tag_list(d, customer), "changed": changed}))
 
 
 @bp.route("/api/contacts/<contact_id>/suggestions")

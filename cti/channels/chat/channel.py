@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Protocol
 
+from cti.channels.chat.bot import ChatBot, bot_name
 from cti.channels.chat.outbox import Outbox
 from cti.channels.chat.receipts import Marks, ReceiptWriter
 from cti.records.chat import Appended, FileRef, NewMessage, StoredMessage
@@ -87,7 +88,8 @@ class LiveChat:
     lang: str
     name: str = ""
     identities: dict[str, str] = field(default_factory=dict)
-    state: str = "waiting"  # pending | waiting | offered | connected | wrap_up | ended
+    state: str = "waiting"  # pending | bot | handing_over | waiting | offered | connected
+    #                         | wrap_up | ended   (bot: chat.bot_first, cti/channels/chat/bot.py)
     agent: str | None = None  # offered to, then connected to
     opened_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     offer_timer: Any = None
@@ -120,6 +122,7 @@ class ChatChannel:
         self.pending: dict[str, LiveChat] = {}
         self.is_open: Callable[[], str | None] = lambda: None
         self.receipts = ReceiptWriter(journal, reactor)  # .flush() at a clean stop
+        self.bot: ChatBot | None = None  # bot first: it answers new chats before the queue
 
     # ------------------------------------------------------------------ Channel protocol
 
@@ -163,7 +166,9 @@ class ChatChannel:
         self.desks.setdefault(agent_id, set()).add(box)
 
     def _name_of(self, m: StoredMessage) -> str:
-        """The name a message shows: the agent's display name; customers' stay unnamed."""
+        """The name a message shows: the agent's display name, the bot's; customers' none."""
+        if m.sender == "system":
+            return bot_name(m.author, getattr(self.chats.get(m.conversation_id), "lang", ""))
         return self.agent_names(m.author) if m.sender == "agent" else ""
 
     def sign_out(self, agent_id: str, session: str) -> int:
@@ -232,6 +237,8 @@ class ChatChannel:
         for box in boxes:
             if not box.live(m):
                 self._replay(box, m.conversation_id, box.sent.get(m.conversation_id, 0))
+        if self.bot is not None and chat is not None and chat.state == "bot":
+            self.bot.stored(self, chat, m)
 
     # ------------------------------------------------------------------ the customer's side
 
@@ -265,6 +272,9 @@ class ChatChannel:
             if route is not None and route.context:
                 self._record_context(conv, route, now)
             done(chat, "")  # the customer follows the conversation first: then the queue
+            if self.bot is not None and route is None:  # bot first: queued when it hands over
+                chat.state = "bot"
+                return
             self._enqueue(chat, priority=route.priority if route else 0)  # frame reaches them
 
         self.journal.read(partial(open_conversation, visitor=visitor, lang=lang, now=now,
@@ -332,6 +342,14 @@ class ChatChannel:
 
     def _queue_of(self, chat: LiveChat) -> str:
         return chat.route.queue if chat.route is not None else self.settings.queue
+
+    def hand_over(self, chat: LiveChat, reason: str) -> None:
+        """The bot hands its conversation to the queue, as any new chat (the agent gets the
+        whole transcript, the bot's messages included)."""
+        if chat.state == "handing_over":
+            log.info("chat %s: the bot hands over (%s)", chat.conv, reason)
+            chat.state = "waiting"
+            self._enqueue(chat, priority=0)
 
     def _enqueue(self, chat: LiveChat, priority: int) -> None:
         route = chat.route
@@ -408,7 +426,9 @@ class ChatChannel:
             self.to_customer(chat.conv, frame)
 
     def end(self, chat: LiveChat, by: str) -> None:
-        self._finish(chat, by, f"ended_by_{by}")
+        solved = self.bot is not None and chat.state == "bot" and self.bot.finished(chat.conv)
+        self._finish(chat, by, "bot_solved" if solved else f"ended_by_{by}",
+                     exit_="bot" if solved else "")  # projection: outcome contained
 
     # ------------------------------------------------------------------ the agent's side
 
@@ -505,7 +525,8 @@ class ChatChannel:
         self.to_customer(chat.conv, {"t": "joined", "conv": chat.conv,
                                      "name": self.agent_names(agent_id)})
 
-    def _finish(self, chat: LiveChat, by: str, reason: str, queue_exit: bool = False) -> None:
+    def _finish(self, chat: LiveChat, by: str, reason: str, queue_exit: bool = False,
+                exit_: str = "") -> None:
         from cti.records.chat import end_conversation
 
         if chat.state in ("ended", "wrap_up"):
@@ -515,8 +536,8 @@ class ChatChannel:
         previous = chat.state
         chat.state = "wrap_up" if was_connected else "ended"
         ended_by = "caller" if by == "customer" else by  # the records' word for the customer
-        self.service.record(chat.conv, lambda: Ended(ended_by, reason, "" if was_connected
-                                                     else ("queue" if queue_exit else "")))
+        self.service.record(chat.conv, lambda: Ended(ended_by, reason, exit_ or (
+            "" if was_connected else ("queue" if queue_exit else ""))))
         self.journal.read(end_conversation, chat.conv, self.wall(),
                           callback=lambda _: None)
         frame = {"t": "ended", "conv": chat.conv, "by": by}

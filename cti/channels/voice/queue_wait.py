@@ -70,6 +70,7 @@ class CallbackRequests(Protocol):
 
 
 DIALLABLE = re.compile(r"\+?[0-9]{3,20}")
+CALLBACK_OPTION_EVERY_S = 60.0  # announcements may come every few seconds: not the option
 TRANSFER_PRIORITY = 10  # a transferred caller has waited already: first in line
 Speak = Callable[[str, str], str]  # (lang, text) -> prompt file (blocking, run in a thread)
 
@@ -89,6 +90,7 @@ class VoiceQueueSession:
     connected_to: str | None = None
     callbacks: CallbackRequests | None = None  # where "call me back" requests go
     callback_key: str = ""  # the key that asks for one while waiting ("" = not offered)
+    _option_said_at: float | None = None  # when the callback option was last announced
 
     @property
     def service(self) -> CtiService:
@@ -176,7 +178,10 @@ class VoiceQueueSession:
         if ewt_s is not None and ewt_s > 0:
             texts.append(message("queue.expected_wait", lang,
                                  minutes=max(1, round(ewt_s / 60))))
-        if self._offers_callback():
+        now = time.monotonic()
+        if self._offers_callback() and (self._option_said_at is None or
+                                        now - self._option_said_at >= CALLBACK_OPTION_EVERY_S):
+            self._option_said_at = now  # the key works all along; it is said now and then
             texts.append(message("queue.callback_option", lang, key=self.callback_key))
         for text in texts:
             if self.contact is not None and any(isinstance(x, c.Offer | c.ExitContact)
@@ -349,7 +354,7 @@ class VoiceQueueSession:
                           "callback")
         if path:
             yield from self._command(agi.stream_file(path))
-        yield from self._command(agi.set_variable("HOTLINE_EXIT", "hangup"))
+        yield from self._command(agi.set_variable("HOTLINE_EXIT", "callback"))
         yield from self._command(agi.set_variable("HOTLINE_DONE", "1"))
         return "callback"
 

@@ -10,6 +10,9 @@ system ended it in the queue), ``self_served`` (it ended in the IVR, or hung up 
 ``redirected`` (the IVR sent it elsewhere: callback, voicemail ...) or, for a callback,
 ``callback_failed`` (every attempt allowed was made and none reached the customer). A
 callback is ``handled`` once an attempt reached the customer (``callback_attempt`` answered).
+``contained``: solved by the bot, no agent: it ended with exit ``bot`` (a bot-first chat,
+``cti/channels/chat/bot.py``; a touch-menu question answered, ``cti/app/itr_records.py``);
+a bot conversation handed to the queue ends as any other contact.
 """
 
 from __future__ import annotations
@@ -39,8 +42,9 @@ from cti.records.core.events import (
 
 MAX_IVR_STEPS = 100
 OUTCOMES = ("in_progress", "queued", "answered", "handled", "abandoned", "unanswered",
-            "self_served", "redirected", "callback_failed")  # fmt: skip
+            "self_served", "redirected", "callback_failed", "contained")  # fmt: skip
 CALLBACK_FAILED = "callback_failed"  # the exit of a callback that ran out of attempts
+BOT_EXIT = "bot"  # the exit of a chat the bot solved (cti/channels/chat/bot.py)
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,8 @@ def _end(
         outcome = "handled"
     elif abandoned or p.outcome == "abandoned":
         outcome = "abandoned"
+    elif exit_ == BOT_EXIT:
+        outcome = "contained"
     elif p.queued_at is not None:
         outcome = "abandoned" if by == "caller" else "unanswered"
     else:

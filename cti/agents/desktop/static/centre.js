@@ -29,10 +29,10 @@ function Item({ item, card, receipts, cfg }) {
   const W = cfg.strings;
   const kind = item.from === "customer" ? "customer" : item.from === "system" ? "system" : "own";
   const who = kind === "customer" ? card.customer
-    : kind === "system" ? W.system
+    : kind === "system" ? item.name || W.system // the bot's messages carry its name
       : item.name && item.name !== cfg.agent_name ? item.name : W.you;
   const status = kind === "own" ? statusOf(item, receipts) : null;
-  return html`<li class=${"msg " + kind} data-seq=${item.seq || ""} data-status=${status || ""}>
+  return html`<li class=${"msg " + kind + (kind === "system" && item.name ? " bot" : "")} data-seq=${item.seq || ""} data-status=${status || ""}>
     <span class="who">${who}</span>
     ${item.text ? html`<p class="text">${item.text}</p>` : null}
     ${item.file ? html`<${Attachment} file=${item.file} cfg=${cfg} />` : null}

@@ -3,7 +3,7 @@
  * — who the customer is, what they did in the IVR, and their earlier contacts. Every value is
  * rendered as text, whatever its type: the record holds what customers typed.
  */
-import { html } from "./vendor/htm-preact-standalone.mjs";
+import { html, useEffect, useState } from "./vendor/htm-preact-standalone.mjs";
 
 const HISTORY_FIELDS = ["channel", "started_at", "outcome", "agent", "wrap_up_code",
   "wrap_up_notes", "ivr_path", "self_service"];
@@ -76,6 +76,75 @@ function History({ items, cfg }) {
   </ol>`;
 }
 
+const TAG_MAX = 32;
+
+/** POST (add) or DELETE (remove) one tag; resolves with the customer's tags. */
+async function sendTag(cfg, contact, method, tag) {
+  const api = String(cfg.api_url || "/desk/api").replace(/\/$/, "");
+  const resp = await fetch(api + "/contacts/" + encodeURIComponent(contact) + "/tags", {
+    method, credentials: "same-origin",
+    headers: { Accept: "application/json", "Content-Type": "application/json",
+      "X-CSRFToken": cfg.csrf_token || "" },
+    body: JSON.stringify({ tag }),
+  });
+  const body = await resp.json().catch(() => ({}));
+  if (!resp.ok) {
+    throw new Error(body.error || String(resp.status));
+  }
+  return Array.isArray(body.tags) ? body.tags : [];
+}
+
+/** The customer's tags, each with a remove button, and an input to add one. */
+function Tags({ initial, contact, cfg }) {
+  const W = cfg.strings;
+  const [list, setList] = useState(Array.isArray(initial) ? initial : []);
+  const [draft, setDraft] = useState("");
+  const [error, setError] = useState("");
+  const [busy, setBusy] = useState(false);
+  useEffect(() => {
+    setList(Array.isArray(initial) ? initial : []);
+    setError("");
+  }, [initial, contact]);
+  const run = (method, tag) => {
+    setBusy(true);
+    setError("");
+    sendTag(cfg, contact, method, tag)
+      .then((tags) => {
+        setList(tags);
+        if (method === "POST") {
+          setDraft("");
+        }
+      })
+      .catch((err) => setError(W["tags_error_" + err.message] || W.tags_error))
+      .finally(() => setBusy(false));
+  };
+  const submit = (ev) => {
+    ev.preventDefault();
+    const tag = draft.trim();
+    if (tag && !busy) {
+      run("POST", tag);
+    }
+  };
+  return html`<div class="tags">
+    ${list.length ? html`<ul class="tag-list">
+      ${list.map((t) => html`<li class="tag" data-tag=${String(t.tag)}
+          title=${String(t.source || "").startsWith("rule:") ? W.tags_by_rule : String(t.source || "")}>
+        <span class="tag-text">${String(t.tag)}</span>
+        <button type="button" class="tag-remove" disabled=${busy}
+          aria-label=${W.tags_remove.replace("{tag}", String(t.tag))}
+          onClick=${() => run("DELETE", String(t.tag))}>×</button>
+      </li>`)}
+    </ul>` : html`<p class="muted tags-none">${W.tags_none}</p>`}
+    <form class="tag-add" onSubmit=${submit}>
+      <input type="text" class="tag-input" maxlength=${TAG_MAX} value=${draft}
+        placeholder=${W.tags_placeholder} aria-label=${W.tags_placeholder}
+        onInput=${(ev) => setDraft(ev.currentTarget.value)} />
+      <button type="submit" disabled=${busy || !draft.trim()}>${W.tags_add}</button>
+    </form>
+    ${error ? html`<p class="tag-error" role="alert">${error}</p>` : null}
+  </div>`;
+}
+
 export function Pop({ pop, card, cfg }) {
   const W = cfg.strings;
   if (!card) {
@@ -93,6 +162,8 @@ export function Pop({ pop, card, cfg }) {
   return html`<section class="pop" data-contact=${card.contact}>
     <h2>${W.pop_title}</h2>
     <p class="pop-name">${text(customer.name || card.customer, W)}</p>
+    <h3>${W.tags_title}</h3>
+    <${Tags} initial=${data.tags} contact=${card.contact} cfg=${cfg} />
     <h3>${W.pop_identities}</h3>
     <${Pairs} obj=${customer.identities} W=${W} />
     <h3>${W.pop_context}</h3>

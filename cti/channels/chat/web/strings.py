@@ -58,6 +58,15 @@ STRINGS: dict[str, dict[str, str]] = {
         "leave_sending": "Sending…",
         "left_thanks": "Thank you, we have your message (reference {ref}).",
         "error_generic": "Something went wrong. Please try again.",
+        # the bot (chat.bot_first, cti/channels/chat/bot.py): its name, its question and
+        # the two quick replies it offers (sent as the customer's own words when tapped)
+        "bot": "Bot",
+        "bot_ask": "Did that help?",
+        "bot_yes": "Yes, that helped",
+        "bot_person": "Talk to a person",
+        "bot_rephrase": "Sorry about that. Could you say a little more, in other words?",
+        "bot_handover": "I am passing you to a colleague: please wait a moment.",
+        "bot_solved": "Glad I could help! This chat is closed: write again any time.",
     },
     "zh": {
         "title": "在线客服",
@@ -109,5 +118,12 @@ STRINGS: dict[str, dict[str, str]] = {
         "leave_sending": "正在提交…",
         "left_thanks": "谢谢，我们已收到您的留言（编号 {ref}）。",
         "error_generic": "出错了，请重试。",
+        "bot": "智能助手",
+        "bot_ask": "这个回答对您有帮助吗？",
+        "bot_yes": "有帮助",
+        "bot_person": "转人工",
+        "bot_rephrase": "抱歉没能帮到您。能换个说法，再多描述一点吗？",
+        "bot_handover": "正在为您转接人工客服，请稍候。",
+        "bot_solved": "很高兴能帮到您！本次对话已结束，有问题欢迎随时再来。",
     },
 }

@@ -129,6 +129,18 @@ function pick(f) {
 function show(m) {
   state.rendered.add(m.seq);
   const v = bubble(m);
+  if (m.from === "system" && m.name) { // the bot (chat.bot_first) answers under its name
+    v.li.classList.add("bot");
+    const who = document.createElement("span");
+    who.className = "who";
+    who.textContent = m.name;
+    v.li.insertBefore(who, v.li.firstChild);
+  }
+  if (quick && m.seq > quick.seq) {
+    dropQuick(); // the conversation went on: the quick replies are stale
+  } else if (quick && m.seq === quick.seq && !quick.li) {
+    showQuick(quick);
+  }
   if (m.from === "customer") {
     const entry = { ...v, data: m, seq: m.seq, status: null };
     state.own.set(m.cid || "seq:" + m.seq, entry);
@@ -148,6 +160,59 @@ function showPending(entry, localUrl) {
 
 function saveShown() {
   keep(KEY.resume, state.shown);
+}
+
+// ------------------------------------------------------------------ the bot's quick replies
+
+let quick = null; // {seq, replies, li}: the buttons under the bot's "did that help?"
+
+function dropQuick() {
+  if (quick && quick.li) {
+    quick.li.remove();
+  }
+  quick = null;
+}
+
+/** Buttons under message ``q.seq``; a tap sends the reply's text as the customer's message. */
+function showQuick(q) {
+  dropQuick();
+  if (!q || state.ended || !Array.isArray(q.replies)) {
+    return;
+  }
+  quick = { seq: q.seq, replies: q.replies, li: null };
+  if (!state.rendered.has(q.seq)) {
+    return; // its message is still on its way: shown with it
+  }
+  const li = document.createElement("li");
+  li.className = "quick";
+  for (const r of q.replies.slice(0, 4)) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "quick-reply";
+    b.dataset.key = String(r.key || "");
+    b.textContent = String(r.text || "");
+    b.addEventListener("click", () => {
+      dropQuick();
+      el.text.value = String(r.text || "");
+      submitText();
+    });
+    li.appendChild(b);
+  }
+  quick.li = li;
+  list.append(li);
+}
+
+function onQuick(f) {
+  if (f.conv !== state.conv || typeof f.seq !== "number") {
+    return;
+  }
+  const item = transcript && transcript.conv === f.conv
+    ? transcript.items.find((m) => m.seq === f.seq) : null;
+  if (item) { // a reload shows the buttons again while this is the last message
+    item.quick = f.replies;
+    keep(KEY.transcript, transcript);
+  }
+  showQuick(f);
 }
 
 // ------------------------------------------------------------------ conversation state
@@ -176,6 +241,7 @@ function forget(conv) {
 }
 
 function markEnded() {
+  dropQuick();
   state.ended = true;
   el.ended.hidden = false;
   el.composer.hidden = true;
@@ -275,6 +341,7 @@ function submitText() {
   const entry = { kind: "send", cid: newCid(), conv: state.conv, text, at: new Date().toISOString() };
   el.text.value = "";
   resizeText();
+  dropQuick();
   showPending(entry);
   outbox.add(entry);
   sock.send(sendFrame(entry));
@@ -429,6 +496,7 @@ function onJoined(f) {
     return;
   }
   el.queue.hidden = true;
+  dropQuick();
   line(fmt(W.joined, { name: f.name || W.agent }), "joined");
 }
 
@@ -509,7 +577,7 @@ function onError(f) {
 const HANDLERS = {
   welcome: onWelcome, ack: onAck, msg: onMsg, receipt: onReceipt, typing: onTyping,
   queue: onQueue, joined: onJoined, ended: onEnded, left: onLeft, error: onError,
-  callback_ok: onCallbackOk
+  callback_ok: onCallbackOk, quick: onQuick
 };
 
 // ------------------------------------------------------------------ the controls
@@ -615,6 +683,10 @@ function restore() {
       if (m && typeof m.seq === "number" && !state.rendered.has(m.seq)) {
         show(m);
       }
+    }
+    const last = saved.items[saved.items.length - 1];
+    if (last && Array.isArray(last.quick)) {
+      showQuick({ seq: last.seq, replies: last.quick });
     }
   } else {
     el.attach.disabled = true;
