@@ -104,10 +104,29 @@ def test_a_call_the_system_ends_in_the_queue_is_unanswered_with_its_exit() -> No
     assert p.outcome == "unanswered" and p.exit == "callback" and p.wait_s == 60.0
 
 
-def test_a_session_that_ends_in_the_ivr_is_self_served() -> None:
+def test_a_flow_that_finishes_after_a_self_service_result_is_self_served() -> None:
     for exit_ in ("", "hangup"):
-        p = fold(STARTED, (4, SelfService("delivery", "ok")), (9, Ended("caller", "done", exit_)))
+        p = fold(STARTED, (4, SelfService("delivery", "ok")), (9, Ended("system", "done", exit_)))
         assert p.outcome == "self_served" and p.wait_s is None and p.self_service == "delivery:ok"
+
+
+def test_a_caller_who_hangs_up_in_the_menu_is_an_ivr_hangup_at_its_node_not_self_served() -> None:
+    for before in ((), ((4, SelfService("delivery", "ok")),)):  # even after a result
+        p = fold(STARTED, (2, IvrStep("main", "key 1")), (3, IvrStep("order_collect")), *before,
+                 (9, Ended("caller", "caller_hangup")))
+        assert p.outcome == "ivr_hangup" and p.ivr_path.split(" > ")[-1] == "order_collect"
+
+
+def test_a_flow_that_finishes_without_any_self_service_is_ivr_ended() -> None:
+    p = fold(STARTED, (2, IvrStep("closed_menu", "key 9")), (9, Ended("system", "exit", "hangup")))
+    assert p.outcome == "ivr_ended"
+
+
+def test_a_touch_session_is_self_served_only_with_a_result() -> None:
+    itr = (0.0, InteractionStarted("itr", {}, flow="demo"))
+    assert fold(itr, (4, SelfService("delivery", "ok")),
+                (9, Ended("caller", "itr_finished"))).outcome == "self_served"
+    assert fold(itr, (9, Ended("caller", "itr_finished"))).outcome == "ivr_ended"
 
 
 def test_an_ivr_that_sends_the_caller_elsewhere_is_redirected() -> None:
@@ -141,7 +160,7 @@ def test_an_abandon_and_an_end_of_an_answered_call_each_decide_its_outcome() -> 
 
 def test_a_queued_event_after_the_end_does_not_reopen_the_call() -> None:
     p = fold(STARTED, (5, Ended("caller")), (6, Queued("late", 2)))
-    assert p.outcome == "self_served" and p.queue == "late" and p.priority == 2
+    assert p.outcome == "ivr_hangup" and p.queue == "late" and p.priority == 2
 
 
 def test_a_priority_left_out_keeps_the_one_known() -> None:
@@ -221,7 +240,8 @@ facts: st.SearchStrategy[Fact] = st.one_of(
 timelines = st.lists(st.tuples(st.floats(0, 600, allow_nan=False), facts), max_size=25)
 
 
-ENDED_OUTCOMES = ("handled", "abandoned", "unanswered", "self_served", "redirected")
+ENDED_OUTCOMES = ("handled", "abandoned", "unanswered", "self_served", "redirected",
+                  "ivr_hangup", "ivr_ended", "contained", "callback_failed")
 
 
 def stored(timeline: Iterable[tuple[float, Fact]]) -> list[tuple[float, Fact]]:

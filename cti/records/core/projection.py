@@ -6,7 +6,11 @@ with the event.
 
 Outcomes: ``in_progress`` (started), ``queued``, ``answered`` (with an agent), and once
 ended: ``handled`` (answered), ``abandoned`` (the caller left the queue), ``unanswered`` (the
-system ended it in the queue), ``self_served`` (it ended in the IVR, or hung up there) or
+system ended it in the queue); for a call or a touch session that never queued,
+``self_served`` (the flow finished after a self-service result), ``ivr_ended`` (the flow
+finished without one) or ``ivr_hangup`` (the caller hung up in the voice menu: the last node
+of ``ivr_path`` is where; rows written before this distinction keep ``self_served``), other
+channels' sessions that end unqueued being ``self_served`` as before;
 ``redirected`` (the IVR sent it elsewhere: callback, voicemail ...) or, for a callback,
 ``callback_failed`` (every attempt allowed was made and none reached the customer). A
 callback is ``handled`` once an attempt reached the customer (``callback_attempt`` answered).
@@ -42,7 +46,9 @@ from cti.records.core.events import (
 
 MAX_IVR_STEPS = 100
 OUTCOMES = ("in_progress", "queued", "answered", "handled", "abandoned", "unanswered",
-            "self_served", "redirected", "callback_failed", "contained")  # fmt: skip
+            "self_served", "redirected", "callback_failed", "contained", "ivr_hangup",
+            "ivr_ended")  # fmt: skip
+IVR_CHANNELS = ("voice", "itr")  # where self-service, a hang-up in the menu and the rest differ
 CALLBACK_FAILED = "callback_failed"  # the exit of a callback that ran out of attempts
 BOT_EXIT = "bot"  # the exit of a chat the bot solved (cti/channels/chat/bot.py)
 
@@ -91,6 +97,16 @@ def _append(summary: str, item: str, sep: str, limit: int = MAX_IVR_STEPS) -> st
     return sep.join([*parts, item])
 
 
+def _ivr_end(p: Projection, by: str) -> str:
+    """A call or touch session that ended in the menu, never queued: ``self_served`` only
+    when the flow finished after a self-service result; a caller who hung up on the voice
+    menu is ``ivr_hangup`` (where: the last node of ``ivr_path``); a flow that finished
+    without any self-service result is ``ivr_ended``."""
+    if p.channel == "voice" and by == "caller":
+        return "ivr_hangup"
+    return "self_served" if p.self_service else "ivr_ended"
+
+
 def _end(
     p: Projection, at: datetime, *, by: str, reason: str, exit_: str, abandoned: bool
 ) -> Projection:
@@ -106,8 +122,12 @@ def _end(
         outcome = "contained"
     elif p.queued_at is not None:
         outcome = "abandoned" if by == "caller" else "unanswered"
+    elif exit_ not in ("", "hangup"):
+        outcome = "redirected"
+    elif p.channel in IVR_CHANNELS:
+        outcome = _ivr_end(p, by)
     else:
-        outcome = "self_served" if exit_ in ("", "hangup") else "redirected"
+        outcome = "self_served"
     wait = p.wait_s if p.answered_at is not None else _seconds(p.queued_at, ended_at)
     return dataclasses.replace(
         p,
