@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from cti.records.customers import insert_ignoring, resolve
 from cti.records.db import SessionFactory
+from cti.records.errors import UseCaseError
 from cti.records.models import (
     CHAT_KINDS,
     CHAT_SENDERS,
@@ -52,14 +53,8 @@ _SURROGATE = re.compile("[\ud800-\udfff]")  # lone surrogates: not encodable as 
 _ID_MAX, _NAME_MAX, _TYPE_MAX, _PATH_MAX = 64, 255, 100, 512
 
 
-class ChatError(ValueError):
+class ChatError(UseCaseError):
     """A chat use case refused its input; ``code`` is stable, ``details`` machine-readable."""
-
-    def __init__(self, code: str, message: str, **details: Any) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.details = details
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from cti.records.db import SessionFactory
+from cti.records.errors import UseCaseError
 from cti.records.models import KNOWLEDGE_LANGS, ChatMessage, KnowledgeArticle
 
 KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -37,16 +38,13 @@ STALE = "stale_version"
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-class KnowledgeError(ValueError):
+class KnowledgeError(UseCaseError):
     """A knowledge-base use case refused its input; ``code`` is stable, ``field`` names the
     form field it is about (or "")."""
 
     def __init__(self, code: str, message: str, field: str = "", **details: Any) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(code, message, **details)
         self.field = field
-        self.details = details
 
 
 @dataclass(frozen=True)

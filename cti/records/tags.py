@@ -15,13 +15,13 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from cti.records import customers
 from cti.records.db import SessionFactory
+from cti.records.errors import UseCaseError
 from cti.records.models import Customer, CustomerIdentity, CustomerTag
 
 MAX_TAG = 32
@@ -29,14 +29,8 @@ MAX_TAGS = 50  # per customer: a desk cannot grow a customer's tags without boun
 _SOURCE = re.compile(r"^(agent|rule):[A-Za-z0-9_.\-]{1,64}$")
 
 
-class TagError(ValueError):
+class TagError(UseCaseError):
     """A tag could not be used; ``code`` is stable: invalid_tag, invalid_source, too_many."""
-
-    def __init__(self, code: str, message: str, **details: Any) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.details = details
 
 
 @dataclass(frozen=True)

@@ -158,17 +158,29 @@ def queues() -> ResponseReturnValue:
     return jsonify({"queues": targets})
 
 
+def _held(agent_id: str, contact_id: str) -> tuple[DeskDeps, Mapping[str, Any]] | None:
+    """The desk's parts and the live context of a contact ``agent_id`` holds; None when it
+    holds no such contact (an agent sees only their own)."""
+    if len(contact_id) > 64:
+        return None
+    d = deps()
+    live = d.live_context(agent_id, contact_id)
+    return None if live is None else (d, live)
+
+
+def _not_yours() -> ResponseReturnValue:
+    return _api_error(404, "not_yours", "no such contact of yours")
+
+
 @bp.route("/api/contacts/<contact_id>/pop")
 def pop(contact_id: str) -> ResponseReturnValue:
     who = current_agent()
     if who is None:
         return _api_error(401, "not_signed_in", "sign in to the desktop")
-    if len(contact_id) > 64:
-        return _api_error(404, "not_yours", "no such contact of yours")
-    d = deps()
-    live = d.live_context(who.agent_id, contact_id)
-    if live is None:
-        return _api_error(404, "not_yours", "no such contact of yours")
+    held = _held(who.agent_id, contact_id)
+    if held is None:
+        return _not_yours()
+    d, live = held
     identities = dict(live.get("identities", {}))
     history = d.history(d.session_factory, identities, contact_id)
     context = {**d.context(d.session_factory, contact_id), **live.get("context", {})}
@@ -207,17 +219,17 @@ def contact_tags(contact_id: str) -> ResponseReturnValue:
     if not _same_origin():
         return _api_error(403, "bad_origin", "this request comes from another site")
     if len(contact_id) > 64:
-        return _api_error(404, "not_yours", "no such contact of yours")
+        return _not_yours()
     if not request.is_json:
         return _api_error(415, "json_expected", "send application/json")
     body = request.get_json(silent=True)
     raw = body.get("tag") if isinstance(body, dict) else None
     if not isinstance(raw, str):
         return _api_error(400, "invalid_tag", 'send {"tag": "..."}')
-    d = deps()
-    live = d.live_context(who.agent_id, contact_id)
-    if live is None:
-        return _api_error(404, "not_yours", "no such contact of yours")
+    held = _held(who.agent_id, contact_id)
+    if held is None:
+        return _not_yours()
+    d, live = held
     identities = dict(live.get("identities", {}))
     try:
         tag = tags.normalize_tag(raw)
@@ -249,12 +261,10 @@ def suggestions(contact_id: str) -> ResponseReturnValue:
     who = current_agent()
     if who is None:
         return _api_error(401, "not_signed_in", "sign in to the desktop")
-    if len(contact_id) > 64:
-        return _api_error(404, "not_yours", "no such contact of yours")
-    d = deps()
-    live = d.live_context(who.agent_id, contact_id)
-    if live is None:
-        return _api_error(404, "not_yours", "no such contact of yours")
+    held = _held(who.agent_id, contact_id)
+    if held is None:
+        return _not_yours()
+    d, live = held
     context = live.get("context", {})
     if context.get("channel") != "chat":
         return jsonify({"suggestions": []})
